@@ -1,0 +1,25 @@
+//! tallylog's protocol, with no I/O: everything that decides which bytes are
+//! hashed or signed, and whether an event may enter the log.
+//!
+//! - [`json`]: the strict decoder and the single canonical (RFC 8785) encoder.
+//! - [`types`]: ids, keys, codes and times as newtypes with one spelling each.
+//! - [`event`]: the event model of the whole domain, signing and verification.
+//! - [`keys`]: key generation and the secret key file format.
+//! - [`entry`]: log entries and the hash chain.
+//! - [`merkle`]: RFC 6962 tree hashes and proofs (via `tlog_tiles`).
+//! - [`checkpoint`]: signed checkpoints (c2sp tlog-checkpoint, signed-note).
+//! - [`rules`]: the validation rules that decide acceptance, as a pure function
+//!   of the log so far and the next event.
+//!
+//! This crate must not depend on tokio, NATS or sled: auditors, the ledger and
+//! the projector all build on it, and it must stay small enough to read.
+#![forbid(unsafe_code)]
+
+pub mod checkpoint;
+pub mod entry;
+pub mod event;
+pub mod json;
+pub mod keys;
+pub mod merkle;
+pub mod rules;
+pub mod types;
