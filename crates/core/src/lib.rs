@@ -8,6 +8,8 @@
 //! - [`entry`]: log entries and the hash chain.
 //! - [`merkle`]: RFC 6962 tree hashes and proofs (via `tlog_tiles`).
 //! - [`checkpoint`]: signed checkpoints (c2sp tlog-checkpoint, signed-note).
+//! - [`publisher`]: a key and its own chain, for whoever signs events.
+//! - [`sample`]: a small deterministic election for tests, vectors and docs.
 //! - [`rules`]: the validation rules that decide acceptance, as a pure function
 //!   of the log so far and the next event.
 //!
@@ -21,5 +23,7 @@ pub mod event;
 pub mod json;
 pub mod keys;
 pub mod merkle;
+pub mod publisher;
 pub mod rules;
+pub mod sample;
 pub mod types;

@@ -1,0 +1,289 @@
+//! A small, hand-written, fully deterministic election: two provinces, four
+//! stations, three parties, an authority, an observer group and a party agent,
+//! with a mismatch, a correction, a complaint taken through its lifecycle, a
+//! recount and a certification. Tests, the golden vectors in `testdata/` and the
+//! documentation examples are all built from it, so they agree with each other.
+//! Its keys are [`test_key`]s: public, and never to be used for anything real.
+
+use std::collections::BTreeMap;
+
+use crate::checkpoint::LogSigner;
+use crate::event::*;
+use crate::keys::test_key;
+use crate::publisher::Publisher;
+use crate::types::{Digest, Timestamp};
+
+pub const ELECTION: &str = "sample-2023";
+pub const ORIGIN: &str = "tallylog.example/sample-2023";
+
+/// Key numbers of the sample's participants (see [`test_key`]).
+pub const ROOT_KEY: u32 = 1;
+pub const LOG_KEY: u32 = 2;
+pub const AUTHORITY_KEY: u32 = 3;
+pub const OBSERVER_KEY: u32 = 4;
+pub const AGENT_KEY: u32 = 5;
+
+pub fn log_signer() -> LogSigner {
+    LogSigner::new(ORIGIN, test_key(LOG_KEY)).expect("invariant: ORIGIN is a valid key name")
+}
+
+fn t(s: &str) -> Timestamp {
+    s.parse().expect("invariant: sample times are valid")
+}
+
+fn p<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().expect("invariant: sample values are valid")
+}
+
+pub fn definition() -> ElectionDef {
+    ElectionDef {
+        name: p("Sample National Assembly Election 2023"),
+        polls_close: t("2023-07-23T08:00:00Z"),
+        log: LogRef {
+            origin: ORIGIN.to_owned(),
+            key: test_key(LOG_KEY).verifying_key().into(),
+        },
+        parties: vec![
+            Party {
+                id: p("ALPHA"),
+                name: p("Alpha Party"),
+            },
+            Party {
+                id: p("BETA"),
+                name: p("Beta Party"),
+            },
+            Party {
+                id: p("GAMMA"),
+                name: p("Gamma Party"),
+            },
+        ],
+        contests: vec![Contest {
+            id: p("na"),
+            name: p("National Assembly"),
+            constituency: crate::types::Level::Province,
+            formula: SeatFormula::Dhondt,
+            parties: vec![p("ALPHA"), p("BETA"), p("GAMMA")],
+        }],
+        deadlines: Deadlines {
+            filing_hours: 72,
+            resolution_hours: 48,
+            appeal_filing_hours: 72,
+            appeal_resolution_hours: 72,
+        },
+    }
+}
+
+pub fn form(station: &str, registered: u64, votes: [u64; 3], invalid: u64) -> ResultForm {
+    let valid = votes.iter().sum();
+    ResultForm {
+        station: p(station),
+        contest: p("na"),
+        registered,
+        cast: valid + invalid,
+        valid,
+        invalid,
+        votes: ["ALPHA", "BETA", "GAMMA"]
+            .iter()
+            .zip(votes)
+            .map(|(party, v)| (p(party), v))
+            .collect::<BTreeMap<_, _>>(),
+        image_sha256: None,
+    }
+}
+
+/// The sample election's events, in log order.
+pub fn events() -> Vec<VerifiedEvent> {
+    let e = || p(ELECTION);
+    let mut root = Publisher::new(test_key(ROOT_KEY), e());
+    let mut nec = Publisher::new(test_key(AUTHORITY_KEY), e());
+    let mut obs = Publisher::new(test_key(OBSERVER_KEY), e());
+    let mut agent = Publisher::new(test_key(AGENT_KEY), e());
+    let mut out = Vec::new();
+    let mut push = |ev: Result<VerifiedEvent, EventError>| {
+        let ev = ev.expect("invariant: sample events sign");
+        let id = ev.id();
+        out.push(ev);
+        id
+    };
+
+    push(root.sign(t("2023-07-01T00:00:00Z"), Payload::Election(definition())));
+    push(root.sign(
+        t("2023-07-01T00:00:00Z"),
+        Payload::Geography(Geography {
+            regions: vec![
+                Region {
+                    code: p("01"),
+                    name: p("North"),
+                    seats: [(p("na"), 3)].into(),
+                },
+                Region {
+                    code: p("01/01"),
+                    name: p("North District"),
+                    seats: BTreeMap::new(),
+                },
+                Region {
+                    code: p("01/01/01"),
+                    name: p("Riverside"),
+                    seats: BTreeMap::new(),
+                },
+                Region {
+                    code: p("02"),
+                    name: p("South"),
+                    seats: [(p("na"), 2)].into(),
+                },
+                Region {
+                    code: p("02/01"),
+                    name: p("South District"),
+                    seats: BTreeMap::new(),
+                },
+                Region {
+                    code: p("02/01/01"),
+                    name: p("Hillside"),
+                    seats: BTreeMap::new(),
+                },
+            ],
+            stations: vec![
+                Station {
+                    code: p("01/01/01/0001"),
+                    registered: 600,
+                },
+                Station {
+                    code: p("01/01/01/0002"),
+                    registered: 550,
+                },
+                Station {
+                    code: p("02/01/01/0001"),
+                    registered: 700,
+                },
+                Station {
+                    code: p("02/01/01/0002"),
+                    registered: 450,
+                },
+            ],
+        }),
+    ));
+    for (n, role, org) in [
+        (
+            AUTHORITY_KEY,
+            Role::Authority,
+            "National Election Committee",
+        ),
+        (OBSERVER_KEY, Role::Observer, "Citizens Observer Network"),
+        (AGENT_KEY, Role::PartyAgent, "BETA"),
+    ] {
+        push(root.sign(
+            t("2023-07-01T00:00:00Z"),
+            Payload::KeyRegister(KeyRegister {
+                key: test_key(n).verifying_key().into(),
+                role,
+                org: p(org),
+            }),
+        ));
+    }
+
+    // Official results; station 02/01/01/0002 has an arithmetic slip.
+    let official = [
+        ("01/01/01/0001", 600, [250, 200, 50], 10),
+        ("01/01/01/0002", 550, [300, 120, 30], 5),
+        ("02/01/01/0001", 700, [200, 350, 60], 12),
+    ];
+    let mut official_ids = Vec::new();
+    for (st, reg, votes, inv) in official {
+        official_ids.push(push(nec.sign(
+            t("2023-07-23T12:00:00Z"),
+            Payload::Result(form(st, reg, votes, inv)),
+        )));
+    }
+    let mut slip = form("02/01/01/0002", 450, [150, 140, 20], 8);
+    slip.valid += 10;
+    slip.image_sha256 = Some(Digest(sha2_of(b"photo of form 02/01/01/0002")));
+    let slip_id = push(nec.sign(t("2023-07-23T12:30:00Z"), Payload::Result(slip)));
+
+    // The observer's copies: station 01/01/01/0002 disagrees with the official figures.
+    push(obs.sign(
+        t("2023-07-23T11:00:00Z"),
+        Payload::Result(form("01/01/01/0001", 600, [250, 200, 50], 10)),
+    ));
+    push(obs.sign(
+        t("2023-07-23T11:05:00Z"),
+        Payload::Result(form("01/01/01/0002", 550, [260, 160, 30], 5)),
+    ));
+    push(agent.sign(
+        t("2023-07-23T11:10:00Z"),
+        Payload::Result(form("01/01/01/0002", 550, [260, 160, 30], 5)),
+    ));
+
+    // The authority corrects its slip.
+    push(nec.sign(
+        t("2023-07-24T09:00:00Z"),
+        Payload::Correction(Correction {
+            supersedes: slip_id,
+            reason: p("valid ballots mistyped when the form was entered"),
+            form: form("02/01/01/0002", 450, [150, 140, 20], 8),
+        }),
+    ));
+
+    // The party agent files a complaint about 01/01/01/0002; it is upheld and a
+    // recount ordered, which supersedes the official form.
+    let complaint = push(agent.sign(
+        t("2023-07-24T10:00:00Z"),
+        Payload::ComplaintFiled(ComplaintFiled {
+            region: Some(p("01/01/01/0002")),
+            contest: Some(p("na")),
+            category: ComplaintCategory::ResultMismatch,
+            summary: p("Posted figures differ from the copy our agent signed at the count."),
+            evidence: vec![Digest(sha2_of(b"agent's photo"))],
+            refs: vec![official_ids[1]],
+        }),
+    ));
+    push(nec.sign(
+        t("2023-07-24T12:00:00Z"),
+        Payload::ComplaintAcknowledged(ComplaintStep { complaint }),
+    ));
+    let ruling = push(nec.sign(
+        t("2023-07-25T12:00:00Z"),
+        Payload::ComplaintResolved(ComplaintResolved {
+            complaint,
+            outcome: Outcome::Upheld,
+            reasoning: p("The tally sheet shows a transcription error; a recount is ordered."),
+            recounts: vec![p("01/01/01/0002")],
+        }),
+    ));
+    push(nec.sign(
+        t("2023-07-26T12:00:00Z"),
+        Payload::Recount(Recount {
+            supersedes: official_ids[1],
+            reason: p("recount ordered by the complaint ruling"),
+            ordered_by: Some(ruling),
+            form: form("01/01/01/0002", 550, [262, 158, 30], 5),
+        }),
+    ));
+    // A second complaint, left unanswered past its deadline.
+    push(obs.sign(
+        t("2023-07-24T15:00:00Z"),
+        Payload::ComplaintFiled(ComplaintFiled {
+            region: Some(p("02/01/01")),
+            contest: None,
+            category: ComplaintCategory::ClosedCounting,
+            summary: p("Observers were asked to leave before the count in Hillside."),
+            evidence: vec![],
+            refs: vec![],
+        }),
+    ));
+    push(obs.sign(
+        t("2023-07-24T16:00:00Z"),
+        Payload::Attestation(Attestation {
+            event: official_ids[0],
+            note: Some(p("matches our copy")),
+        }),
+    ));
+    out
+}
+
+fn sha2_of(b: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(b).into()
+}
