@@ -16,6 +16,9 @@ pub use tlog_tiles::{
     HashReader, EMPTY_HASH,
 };
 
+/// The error type of [`HashReader`] implementations (from `tlog_tiles`).
+pub use tlog_tiles::tlog::Error as TlogError;
+
 /// Why a proof, or a read of stored hashes, failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -28,11 +31,11 @@ pub enum MerkleError {
     Storage(String),
 }
 
-impl From<tlog_tiles::tlog::Error> for MerkleError {
-    fn from(e: tlog_tiles::tlog::Error) -> Self {
+impl From<TlogError> for MerkleError {
+    fn from(e: TlogError) -> Self {
         match e {
-            tlog_tiles::tlog::Error::InvalidProof => MerkleError::InvalidProof,
-            tlog_tiles::tlog::Error::InvalidInput(s) => MerkleError::InvalidInput(s),
+            TlogError::InvalidProof => MerkleError::InvalidProof,
+            TlogError::InvalidInput(s) => MerkleError::InvalidInput(s),
             other => MerkleError::Storage(other.to_string()),
         }
     }
@@ -153,14 +156,14 @@ impl MemoryTree {
 }
 
 impl HashReader for MemoryTree {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::tlog::Error> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TlogError> {
         indexes
             .iter()
             .map(|&i| {
                 self.hashes
                     .get(i as usize)
                     .copied()
-                    .ok_or(tlog_tiles::tlog::Error::IndexesNotInTree)
+                    .ok_or(TlogError::IndexesNotInTree)
             })
             .collect()
     }

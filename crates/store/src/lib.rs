@@ -1,1 +1,511 @@
-pub fn x() {}
+//! The log on disk: an append-only sled database holding the entries, the stored
+//! Merkle hashes, the indexes and the head, written in atomic batches that are
+//! durable (fsynced) before [`Store::append`] returns.
+//!
+//! Everything lives in one sled tree under one-byte key prefixes, because
+//! `apply_batch` is atomic only within a tree, and a batch must land whole or
+//! not at all:
+//!
+//! | key | value |
+//! |---|---|
+//! | `e` + index (u64 BE) | the entry's canonical bytes |
+//! | `h` + stored hash index (u64 BE) | a 32-byte Merkle hash (tlog layout) |
+//! | `i` + event id | the entry index (u64 BE) |
+//! | `a` + author key + seq (u64 BE) | the entry index (u64 BE) |
+//! | `m` `head` | size (u64 BE), chain hash of the last entry, tree root |
+//! | `m` `checkpoint` | the latest signed checkpoint note |
+//!
+//! Durability: sled's `flush()` writes and calls `sync_file_range`, which is
+//! not a durability barrier (it neither flushes the disk cache nor metadata).
+//! So after each flush the store fsyncs sled's data file itself (see
+//! [`Store::sync`]); only then does `append` return.
+//!
+//! On open the store checks that the head, the last entries, the stored hashes
+//! and the checkpoint agree, and refuses to start if they do not.
+#![forbid(unsafe_code)]
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tallylog_core::checkpoint::LogSigner;
+use tallylog_core::entry::{Entry, EntryError, GENESIS_PREV};
+use tallylog_core::event::VerifiedEvent;
+use tallylog_core::merkle::{self, Hash, HashReader, MerkleError};
+use tallylog_core::types::{EventId, LogIndex, PublicKey, Seq};
+
+const ENTRY: u8 = b'e';
+const HASH: u8 = b'h';
+const BY_ID: u8 = b'i';
+const BY_AUTHOR: u8 = b'a';
+const HEAD_KEY: &[u8] = b"mhead";
+const CHECKPOINT_KEY: &[u8] = b"mcheckpoint";
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("sled failed: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("disk I/O failed while {context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("the store at {dir} is inconsistent and will not be used: {what}. Restore it from a backup or an export; do not delete files by hand")]
+    Inconsistent { dir: PathBuf, what: String },
+    #[error("stored entry {index} does not decode: {source}")]
+    BadEntry { index: u64, source: EntryError },
+    #[error("Merkle computation failed: {0}")]
+    Merkle(#[from] MerkleError),
+    #[error("event {0} is already in the log")]
+    Duplicate(EventId),
+}
+
+fn io(context: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        context: context.to_owned(),
+        source,
+    }
+}
+
+/// The log's state after the last durable batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Head {
+    /// Number of entries.
+    pub size: u64,
+    /// The chain hash of the last entry (zeros when empty).
+    pub chain: Hash,
+    /// The Merkle root of all entries.
+    pub root: Hash,
+}
+
+impl Head {
+    fn empty() -> Head {
+        Head {
+            size: 0,
+            chain: GENESIS_PREV,
+            root: merkle::EMPTY_HASH,
+        }
+    }
+    fn encode(&self) -> [u8; 72] {
+        let mut out = [0u8; 72];
+        out[..8].copy_from_slice(&self.size.to_be_bytes());
+        out[8..40].copy_from_slice(&self.chain.0);
+        out[40..].copy_from_slice(&self.root.0);
+        out
+    }
+    fn decode(b: &[u8]) -> Option<Head> {
+        if b.len() != 72 {
+            return None;
+        }
+        Some(Head {
+            size: u64::from_be_bytes(b[..8].try_into().ok()?),
+            chain: Hash(b[8..40].try_into().ok()?),
+            root: Hash(b[40..].try_into().ok()?),
+        })
+    }
+}
+
+/// What one durable append produced.
+#[derive(Debug)]
+pub struct Appended {
+    pub entries: Vec<Entry>,
+    pub head: Head,
+    /// The signed checkpoint for the new head, stored with the batch.
+    pub checkpoint: Vec<u8>,
+    /// Time spent making the batch durable (flush plus fsync).
+    pub sync_time: Duration,
+}
+
+/// The sled log. One writer at a time (`append` takes `&mut self`); readers may
+/// share it through `&self`.
+pub struct Store {
+    dir: PathBuf,
+    db: sled::Db,
+    log: sled::Tree,
+    data_file: File,
+    synced_blobs: HashSet<OsString>,
+    head: Head,
+}
+
+fn key(prefix: u8, n: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = prefix;
+    k[1..].copy_from_slice(&n.to_be_bytes());
+    k
+}
+
+fn id_key(id: &EventId) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[0] = BY_ID;
+    k[1..].copy_from_slice(id.as_bytes());
+    k
+}
+
+fn author_key(author: &PublicKey, seq: Seq) -> [u8; 41] {
+    let mut k = [0u8; 41];
+    k[0] = BY_AUTHOR;
+    k[1..33].copy_from_slice(author.as_bytes());
+    k[33..].copy_from_slice(&seq.0.to_be_bytes());
+    k
+}
+
+fn be_u64(v: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(v.try_into().ok()?))
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and checks that it is consistent.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let fresh = !dir.join("db").exists();
+        std::fs::create_dir_all(dir).map_err(io("creating the store directory"))?;
+        let db = sled::Config::new().path(dir).open()?;
+        let log = db.open_tree("log")?;
+        let data_file = File::open(dir.join("db")).map_err(io("opening sled's data file"))?;
+        let mut store = Store {
+            dir: dir.to_owned(),
+            db,
+            log,
+            data_file,
+            synced_blobs: HashSet::new(),
+            head: Head::empty(),
+        };
+        if fresh {
+            // A new database's files must survive a crash too: sync them and the
+            // directory entries that name them.
+            store.sync()?;
+            sync_dir(dir)?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        store.head = store.check_consistency()?;
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    fn inconsistent(&self, what: String) -> StoreError {
+        StoreError::Inconsistent {
+            dir: self.dir.clone(),
+            what,
+        }
+    }
+
+    /// Checks what must hold after any sequence of complete batches. It reads the
+    /// head, the last two entries, the boundary of the stored hashes and the
+    /// checkpoint; the full history is the auditor's job.
+    fn check_consistency(&self) -> Result<Head, StoreError> {
+        let head = match self.log.get(HEAD_KEY)? {
+            None => Head::empty(),
+            Some(b) => Head::decode(&b)
+                .ok_or_else(|| self.inconsistent("the head record is damaged".into()))?,
+        };
+        if self.log.get(key(ENTRY, head.size))?.is_some() {
+            return Err(self.inconsistent(format!(
+                "there is an entry at index {} beyond the head (size {})",
+                head.size, head.size
+            )));
+        }
+        let hashes = merkle::stored_hash_count(head.size);
+        if self.log.get(key(HASH, hashes))?.is_some() {
+            return Err(self.inconsistent(format!(
+                "there are stored Merkle hashes beyond the {hashes} a log of {} entries has",
+                head.size
+            )));
+        }
+        if head.size == 0 {
+            if self.log.iter().next().is_some() {
+                return Err(self.inconsistent("the head says empty but records exist".into()));
+            }
+            return Ok(head);
+        }
+        if self.log.get(key(HASH, hashes - 1))?.is_none() {
+            return Err(self.inconsistent(format!("stored Merkle hash {} is missing", hashes - 1)));
+        }
+        let last = self.entry(LogIndex(head.size - 1))?.ok_or_else(|| {
+            self.inconsistent(format!("the last entry {} is missing", head.size - 1))
+        })?;
+        if last.chain_hash() != head.chain {
+            return Err(self.inconsistent(format!(
+                "the last entry {} does not hash to the head's chain hash",
+                head.size - 1
+            )));
+        }
+        let leaf = self
+            .read_hashes(&[merkle::stored_hash_index(0, head.size - 1)])
+            .map_err(MerkleError::from)?[0];
+        if leaf != head.chain {
+            return Err(self.inconsistent(format!(
+                "the stored leaf hash of entry {} is not the entry's hash",
+                head.size - 1
+            )));
+        }
+        let prev_chain = if head.size >= 2 {
+            self.entry(LogIndex(head.size - 2))?
+                .ok_or_else(|| self.inconsistent(format!("entry {} is missing", head.size - 2)))?
+                .chain_hash()
+        } else {
+            GENESIS_PREV
+        };
+        if last.prev() != prev_chain {
+            return Err(self.inconsistent(format!(
+                "entry {} does not link to entry {}",
+                head.size - 1,
+                head.size.wrapping_sub(2) as i64
+            )));
+        }
+        if merkle::tree_hash(head.size, self)? != head.root {
+            return Err(
+                self.inconsistent("the stored Merkle hashes do not give the head's root".into())
+            );
+        }
+        if let Some(cp) = self.checkpoint()? {
+            // The checkpoint is written in the same batch as the head, so it
+            // must describe exactly the head.
+            let text = String::from_utf8_lossy(&cp);
+            let mut lines = text.lines().skip(1);
+            let size = lines.next().and_then(|l| l.parse::<u64>().ok());
+            if size != Some(head.size) {
+                return Err(self.inconsistent(format!(
+                    "the stored checkpoint is for size {size:?}, the head for {}",
+                    head.size
+                )));
+            }
+        }
+        Ok(head)
+    }
+
+    /// Appends `events` as one batch and signs a checkpoint for the new head.
+    /// Returns only after the batch is durable on disk. Events already in the
+    /// log are refused (the caller answers duplicates with the original entry).
+    pub fn append(
+        &mut self,
+        events: Vec<VerifiedEvent>,
+        signer: &LogSigner,
+    ) -> Result<Appended, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut pending = PendingHashes {
+            store: self,
+            base: merkle::stored_hash_count(self.head.size),
+            new: Vec::new(),
+        };
+        let mut head = self.head;
+        let mut entries = Vec::with_capacity(events.len());
+        let mut seen = HashSet::new();
+        for ev in events {
+            let id = ev.id();
+            if !seen.insert(id) || self.log.contains_key(id_key(&id))? {
+                return Err(StoreError::Duplicate(id));
+            }
+            let body = ev.body();
+            batch.insert(
+                &author_key(&body.author, body.seq)[..],
+                &head.size.to_be_bytes()[..],
+            );
+            batch.insert(&id_key(&id)[..], &head.size.to_be_bytes()[..]);
+            let entry = Entry::new(LogIndex(head.size), head.chain, ev.into_event());
+            let leaf = entry.chain_hash();
+            let hashes = merkle::hashes_to_store(head.size, leaf, &pending)?;
+            pending.new.extend(hashes);
+            batch.insert(&key(ENTRY, head.size)[..], entry.bytes());
+            head.size += 1;
+            head.chain = leaf;
+            entries.push(entry);
+        }
+        for (i, h) in pending.new.iter().enumerate() {
+            batch.insert(&key(HASH, pending.base + i as u64)[..], &h.0[..]);
+        }
+        head.root = merkle::tree_hash(head.size, &pending)?;
+        let checkpoint = signer.sign(head.size, head.root);
+        batch.insert(HEAD_KEY, &head.encode()[..]);
+        batch.insert(CHECKPOINT_KEY, &checkpoint[..]);
+        self.log.apply_batch(batch)?;
+        let started = Instant::now();
+        self.sync()?;
+        self.head = head;
+        Ok(Appended {
+            entries,
+            head,
+            checkpoint,
+            sync_time: started.elapsed(),
+        })
+    }
+
+    /// Makes everything written so far durable: sled's flush, then an fsync of
+    /// its data file and of any new blob files (sled writes values too large for
+    /// its log into `blobs/` and never fsyncs them).
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.data_file
+            .sync_data()
+            .map_err(io("fsyncing sled's data file"))?;
+        let blobs = self.dir.join("blobs");
+        let mut new_blob = false;
+        if let Ok(rd) = std::fs::read_dir(&blobs) {
+            for ent in rd {
+                let ent = ent.map_err(io("listing sled's blob directory"))?;
+                if self.synced_blobs.contains(&ent.file_name()) {
+                    continue;
+                }
+                match File::open(ent.path()) {
+                    Ok(f) => f.sync_data().map_err(io("fsyncing a sled blob file"))?,
+                    // sled removes blobs it no longer needs; one may go between
+                    // listing and opening.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io("opening a sled blob file")(e)),
+                }
+                self.synced_blobs.insert(ent.file_name());
+                new_blob = true;
+            }
+        }
+        if new_blob {
+            sync_dir(&blobs)?;
+        }
+        Ok(())
+    }
+
+    /// The entry at `index`, if the log has one.
+    pub fn entry(&self, index: LogIndex) -> Result<Option<Entry>, StoreError> {
+        match self.log.get(key(ENTRY, index.0))? {
+            None => Ok(None),
+            Some(b) => Entry::decode(&b)
+                .map(Some)
+                .map_err(|source| StoreError::BadEntry {
+                    index: index.0,
+                    source,
+                }),
+        }
+    }
+
+    /// The raw bytes of entries `from..to`, in order.
+    pub fn entry_bytes(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> + '_ {
+        self.log.range(key(ENTRY, from)..key(ENTRY, to)).map(|r| {
+            let (k, v) = r?;
+            Ok((
+                be_u64(&k[1..]).expect("invariant: entry keys are 9 bytes"),
+                v,
+            ))
+        })
+    }
+
+    /// The index of the entry holding event `id`.
+    pub fn index_of(&self, id: &EventId) -> Result<Option<LogIndex>, StoreError> {
+        Ok(self
+            .log
+            .get(id_key(id))?
+            .and_then(|v| be_u64(&v))
+            .map(LogIndex))
+    }
+
+    /// The index of the entry holding `author`'s event number `seq`.
+    pub fn index_of_author_seq(
+        &self,
+        author: &PublicKey,
+        seq: Seq,
+    ) -> Result<Option<LogIndex>, StoreError> {
+        Ok(self
+            .log
+            .get(author_key(author, seq))?
+            .and_then(|v| be_u64(&v))
+            .map(LogIndex))
+    }
+
+    /// The signed checkpoint stored with the last batch.
+    pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.log.get(CHECKPOINT_KEY)?.map(|v| v.to_vec()))
+    }
+
+    /// Proof that entry `index` is in the tree of `size` entries.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(size)?;
+        Ok(merkle::prove_inclusion(size, index, self)?)
+    }
+
+    /// Proof that the tree of `new` entries extends the tree of `old`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(new)?;
+        Ok(merkle::prove_consistency(new, old, self)?)
+    }
+
+    /// The root of the tree of the first `size` entries.
+    pub fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        self.check_size(size)?;
+        Ok(merkle::tree_hash(size, self)?)
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), StoreError> {
+        if size > self.head.size {
+            return Err(MerkleError::InvalidInput(format!(
+                "the log has {} entries, not {size}",
+                self.head.size
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+impl HashReader for Store {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles_error::Error> {
+        indexes
+            .iter()
+            .map(|&i| match self.log.get(key(HASH, i)) {
+                Ok(Some(v)) if v.len() == 32 => {
+                    Ok(Hash(v[..].try_into().expect("invariant: length checked")))
+                }
+                _ => Err(tlog_tiles_error::Error::IndexesNotInTree),
+            })
+            .collect()
+    }
+}
+
+/// `tlog_tiles`' error type, named through core so this crate need not depend
+/// on tlog_tiles directly.
+mod tlog_tiles_error {
+    pub use tallylog_core::merkle::TlogError as Error;
+}
+
+/// Stored hashes during an append: those on disk plus the batch's new ones.
+struct PendingHashes<'a> {
+    store: &'a Store,
+    base: u64,
+    new: Vec<Hash>,
+}
+
+impl HashReader for PendingHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles_error::Error> {
+        indexes
+            .iter()
+            .map(|&i| {
+                if i >= self.base {
+                    self.new
+                        .get((i - self.base) as usize)
+                        .copied()
+                        .ok_or(tlog_tiles_error::Error::IndexesNotInTree)
+                } else {
+                    self.store.read_hashes(&[i]).map(|v| v[0])
+                }
+            })
+            .collect()
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsyncing a directory"))
+}
