@@ -1,1 +1,69 @@
-fn main() {}
+//! `tallylog`: the one binary. Each subcommand parses its flags and calls into
+//! the library crates; logic that is worth testing without a process lives there.
+//!
+//! Exit codes: 0 success; 1 a check failed (a signature, a proof, an audit);
+//! 2 the command could not run (bad flags, unreadable files, I/O errors).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod event;
+mod files;
+mod keygen;
+
+#[derive(Parser)]
+#[command(
+    name = "tallylog",
+    version,
+    about = "A verifiable, append-only ledger of election results and complaints",
+    long_about = "tallylog records every published result form, correction and complaint in a \
+                  hash-chained Merkle log with signed checkpoints, so that anyone can verify \
+                  the whole history without trusting whoever runs the servers."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate an Ed25519 signing key (written 0600; the public key is printed).
+    Keygen(keygen::Args),
+    /// Sign and verify events locally.
+    #[command(subcommand)]
+    Event(event::Command),
+    /// Measure this machine's limits and tallylog's stages against them.
+    Bench(bench::Args),
+}
+
+/// The outcome of a command that ran: success, or a check that failed.
+pub enum Outcome {
+    Ok,
+    CheckFailed,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TALLYLOG_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen(a) => keygen::run(a),
+        Command::Event(c) => event::run(c),
+        Command::Bench(a) => bench::run(a),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -679,6 +679,33 @@ pub fn sign_verified(body: Body, key: &SigningKey) -> Result<VerifiedEvent, Even
     body.sign(key).map(VerifiedEvent)
 }
 
+/// An unsigned event as a person or a script writes it: the kind, the
+/// election, the claimed time and the data, with the chain fields optional
+/// (a [`Publisher`](crate::publisher::Publisher) fills them in). Drafts need not be
+/// canonical JSON, but are otherwise read as strictly as events.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Draft {
+    pub kind: Kind,
+    #[serde(default)]
+    pub election: Option<ElectionId>,
+    #[serde(default)]
+    pub time: Option<Timestamp>,
+    pub data: Value,
+}
+
+impl Draft {
+    pub fn parse(bytes: &[u8]) -> Result<Draft, DecodeError> {
+        let value = json::parse(bytes, MAX_EVENT_BYTES)?;
+        json::from_value(&value)
+    }
+
+    /// The typed payload the draft's data describes.
+    pub fn payload(&self) -> Result<Payload, DecodeError> {
+        Payload::decode(self.kind, &self.data)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

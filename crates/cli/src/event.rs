@@ -1,0 +1,228 @@
+//! `tallylog event sign` and `tallylog event verify`: the publisher's and the
+//! sceptic's local tools. Nothing here talks to a server.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use tallylog_core::event::{Draft, SignedEvent, MAX_EVENT_BYTES};
+use tallylog_core::keys;
+use tallylog_core::publisher::{ChainState, Publisher};
+use tallylog_core::types::{ElectionId, EventId, Timestamp};
+
+use crate::Outcome;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Sign an event. Reads a draft from --data FILE or standard input:
+    /// {"kind":"result","election":"...","time":"...","data":{...}}
+    /// and prints the signed event as one line of canonical JSON.
+    Sign(SignArgs),
+    /// Verify signed events (one per line) from FILE, or standard input for -.
+    /// Checks canonical encoding and the signature; exits 1 if any fails.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SignArgs {
+    /// The secret key file (from `tallylog keygen`).
+    #[arg(long, env = "TALLYLOG_KEY")]
+    key: PathBuf,
+    /// The draft event; standard input if absent or -.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The election id (overrides the draft's).
+    #[arg(long, env = "TALLYLOG_ELECTION")]
+    election: Option<ElectionId>,
+    /// The claimed time, YYYY-MM-DDTHH:MM:SSZ (overrides the draft's; default now).
+    #[arg(long)]
+    time: Option<Timestamp>,
+    /// Where this key's chain position is kept (default: KEY.chain.json). It is
+    /// advanced after each signature, so events must be published in order.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Sign as this sequence number instead of the next one in the state file
+    /// (to re-sign an event that was never published). Requires --prev unless 1.
+    #[arg(long)]
+    seq: Option<u64>,
+    /// The id of this key's previous event, with --seq.
+    #[arg(long, requires = "seq")]
+    prev: Option<EventId>,
+    /// Append the signed event to this file instead of printing it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// A file of signed events, one per line; - for standard input.
+    file: PathBuf,
+}
+
+pub fn run(c: Command) -> Result<Outcome> {
+    match c {
+        Command::Sign(a) => sign(a),
+        Command::Verify(a) => verify(&a.file),
+    }
+}
+
+fn now() -> Result<Timestamp> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("reading the system clock")?
+        .as_secs();
+    Timestamp::from_unix(secs as i64).map_err(anyhow::Error::msg)
+}
+
+type ChainFile = BTreeMap<ElectionId, ChainState>;
+
+fn sign(a: SignArgs) -> Result<Outcome> {
+    let key_bytes = crate::files::read_limited(&a.key, 4096)?;
+    let key = keys::decode_secret(&key_bytes)
+        .with_context(|| format!("reading the key file {}", a.key.display()))?;
+    let draft_path = a.data.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let draft_bytes = crate::files::read_limited(&draft_path, MAX_EVENT_BYTES as u64)?;
+    let draft = Draft::parse(&draft_bytes)
+        .with_context(|| format!("reading the draft event from {}", draft_path.display()))?;
+    let payload = draft.payload().with_context(|| {
+        format!(
+            "reading the draft's data as a {} event",
+            draft.kind.as_str()
+        )
+    })?;
+    let Some(election) = a.election.clone().or(draft.election.clone()) else {
+        bail!("no election: give --election or an \"election\" field in the draft");
+    };
+    let time = match a.time.or(draft.time) {
+        Some(t) => t,
+        None => now()?,
+    };
+
+    let state_path = a.state.clone().unwrap_or_else(|| {
+        let mut p = a.key.clone().into_os_string();
+        p.push(".chain.json");
+        PathBuf::from(p)
+    });
+    let mut chains: ChainFile = if state_path.exists() {
+        let bytes = crate::files::read_limited(&state_path, 1 << 20)?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading the chain state {}", state_path.display()))?
+    } else {
+        ChainFile::new()
+    };
+    let chain = match a.seq {
+        Some(seq) if seq >= 1 => ChainState {
+            seq: seq - 1,
+            last: a.prev,
+        },
+        Some(_) => bail!("--seq starts at 1"),
+        None => chains.get(&election).cloned().unwrap_or_default(),
+    };
+    let mut publisher = Publisher::resume(key, election.clone(), chain);
+    let ev = publisher.sign(time, payload).context("signing the event")?;
+
+    let mut line = ev.bytes().to_vec();
+    line.push(b'\n');
+    match &a.out {
+        Some(out) => {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(out)
+                .with_context(|| format!("opening {}", out.display()))?;
+            f.write_all(&line)
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("appending to {}", out.display()))?;
+        }
+        None => std::io::stdout()
+            .write_all(&line)
+            .context("writing the event")?,
+    }
+    // The state advances only once the event has been written out.
+    let new_state = publisher.chain().clone();
+    let advance = chains
+        .get(&election)
+        .is_none_or(|old| new_state.seq > old.seq);
+    if advance {
+        chains.insert(election, new_state);
+        crate::files::replace(&state_path, &serde_json::to_vec_pretty(&chains)?)?;
+    }
+    eprintln!(
+        "signed {} event {} (seq {})",
+        ev.kind().as_str(),
+        ev.id(),
+        ev.body().seq.0
+    );
+    Ok(Outcome::Ok)
+}
+
+fn verify(path: &Path) -> Result<Outcome> {
+    let input: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?)
+    };
+    let mut reader = BufReader::new(input);
+    let (mut ok, mut bad) = (0u64, 0u64);
+    let mut line = Vec::new();
+    let mut n = 0u64;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    loop {
+        line.clear();
+        n += 1;
+        // Read at most one byte more than an event may have, so a huge line is
+        // reported, not loaded.
+        let read = (&mut reader)
+            .take(MAX_EVENT_BYTES as u64 + 2)
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        let complete = line.last() == Some(&b'\n');
+        if complete {
+            line.pop();
+        } else if read as u64 > MAX_EVENT_BYTES as u64 {
+            writeln!(out, "line {n}: too_large: over {MAX_EVENT_BYTES} bytes")?;
+            bad += 1;
+            // Skip the rest of the oversized line.
+            let mut sink = Vec::new();
+            reader.read_until(b'\n', &mut sink)?;
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        match SignedEvent::decode_verified(&line) {
+            Ok(ev) => {
+                ok += 1;
+                let b = ev.body();
+                writeln!(
+                    out,
+                    "line {n}: ok {} {} election={} author={} seq={} time={}",
+                    ev.id(),
+                    ev.kind().as_str(),
+                    b.election,
+                    b.author,
+                    b.seq.0,
+                    b.time
+                )?;
+            }
+            Err(e) => {
+                bad += 1;
+                writeln!(out, "line {n}: {}: {e}", e.code())?;
+            }
+        }
+    }
+    eprintln!("{ok} verified, {bad} failed");
+    if ok + bad == 0 {
+        bail!("{} holds no events", path.display());
+    }
+    Ok(if bad == 0 {
+        Outcome::Ok
+    } else {
+        Outcome::CheckFailed
+    })
+}

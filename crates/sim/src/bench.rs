@@ -1,0 +1,306 @@
+//! `tallylog bench`: measures this machine's limits and tallylog's stages in
+//! the same run, and reports every stage as a ratio to the limit it is bound by.
+//! Machines here are shared and noisy, so a figure means little alone; the ratio
+//! to a limit measured a moment earlier on the same disk and cores means more.
+//!
+//! Benchmarks measure; tests assert. Nothing here is checked against a target.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tallylog_core::event::{Payload, SignedEvent, VerifiedEvent};
+use tallylog_core::keys::test_key;
+use tallylog_core::publisher::Publisher;
+use tallylog_core::sample;
+use tallylog_store::Store;
+
+/// What to measure and where.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// A directory on the disk to measure (not a tmpfs: fsync would be free).
+    pub dir: PathBuf,
+    /// Roughly how long each measurement runs.
+    pub seconds: f64,
+}
+
+/// One measured figure and, for a stage, the limit it is compared with.
+#[derive(Clone, Debug, Serialize)]
+pub struct Figure {
+    pub name: &'static str,
+    pub value: f64,
+    pub unit: &'static str,
+    /// The name of the limit figure this one is bound by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    pub note: &'static str,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub figures: Vec<Figure>,
+}
+
+impl Report {
+    fn limit(&mut self, name: &'static str, value: f64, unit: &'static str, note: &'static str) {
+        self.figures.push(Figure {
+            name,
+            value,
+            unit,
+            limit: None,
+            ratio: None,
+            note,
+        });
+    }
+    fn stage(
+        &mut self,
+        name: &'static str,
+        value: f64,
+        unit: &'static str,
+        limit: &'static str,
+        note: &'static str,
+    ) {
+        let base = self
+            .figures
+            .iter()
+            .find(|f| f.name == limit)
+            .map(|f| f.value)
+            .expect("invariant: a stage's limit is measured before it");
+        self.figures.push(Figure {
+            name,
+            value,
+            unit,
+            limit: Some(limit),
+            ratio: Some(value / base),
+            note,
+        });
+    }
+
+    /// A plain-text table.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "{:<34} {:>14} {:<12} {:>7}  {}\n",
+            "figure", "value", "unit", "ratio", "bound by / note"
+        );
+        for f in &self.figures {
+            let ratio = f.ratio.map(|r| format!("{r:.2}")).unwrap_or_default();
+            let by = match f.limit {
+                Some(l) => format!("{l}; {}", f.note),
+                None => format!("limit; {}", f.note),
+            };
+            s.push_str(&format!(
+                "{:<34} {:>14.0} {:<12} {:>7}  {}\n",
+                f.name, f.value, f.unit, ratio, by
+            ));
+        }
+        s
+    }
+}
+
+/// Runs `op` (which does `per_call` operations) until `secs` have passed;
+/// returns operations per second.
+fn rate(secs: f64, per_call: u64, mut op: impl FnMut()) -> f64 {
+    let deadline = Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < deadline {
+        op();
+        n += per_call;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Pre-signed result forms, as a publisher would send them.
+pub fn signed_results(key: u32, n: usize) -> Vec<VerifiedEvent> {
+    let mut p = Publisher::new(test_key(key), sample::ELECTION.parse().expect("valid id"));
+    let time = "2023-07-23T12:00:00Z".parse().expect("valid time");
+    (0..n as u64)
+        .map(|i| {
+            let votes = [i % 400, (i * 7) % 300, (i * 13) % 100];
+            let station = format!("01/01/{:02}/{:04}", i % 97, i % 9973);
+            let mut form = sample::form("01/01/01/0001", 700, votes, i % 9);
+            form.station = station.parse().expect("valid station");
+            p.sign(time, Payload::Result(form))
+                .expect("signing succeeds")
+        })
+        .collect()
+}
+
+pub fn run(cfg: &Config) -> std::io::Result<Report> {
+    let mut r = Report::default();
+    let secs = cfg.seconds;
+
+    // --- Limits -----------------------------------------------------------
+    let buf = [7u8; 200];
+    r.limit(
+        "sha256_200B",
+        rate(secs, 1000, || {
+            for _ in 0..1000 {
+                std::hint::black_box(Sha256::digest(std::hint::black_box(&buf)));
+            }
+        }),
+        "digests/s",
+        "SHA-256 of 200-byte messages, one thread",
+    );
+
+    let events = signed_results(900, 4096);
+    let keys: Vec<VerifyingKey> = events
+        .iter()
+        .map(|e| *e.body().author.verifying_key())
+        .collect();
+    let msgs: Vec<Vec<u8>> = events.iter().map(|e| e.body().signing_preimage()).collect();
+    let sigs: Vec<Signature> = events
+        .iter()
+        .map(|e| e.event().signature().to_dalek())
+        .collect();
+    let mut i = 0usize;
+    r.limit(
+        "ed25519_verify_strict_1t",
+        rate(secs, 1, || {
+            let j = i % events.len();
+            keys[j].verify_strict(&msgs[j], &sigs[j]).expect("valid");
+            i += 1;
+        }),
+        "sigs/s",
+        "verify_strict, one thread",
+    );
+    let mut i = 0usize;
+    r.limit(
+        "ed25519_verify_1t",
+        rate(secs, 1, || {
+            let j = i % events.len();
+            keys[j].verify(&msgs[j], &sigs[j]).expect("valid");
+            i += 1;
+        }),
+        "sigs/s",
+        "verify (cofactorless), one thread",
+    );
+    let mut i = 0usize;
+    r.limit(
+        "ed25519_verify_batch256_1t",
+        rate(secs, 256, || {
+            let j = (i * 256) % (events.len() - 256);
+            let m: Vec<&[u8]> = msgs[j..j + 256].iter().map(|m| &m[..]).collect();
+            ed25519_dalek::verify_batch(&m, &sigs[j..j + 256], &keys[j..j + 256]).expect("valid");
+            i += 1;
+        }),
+        "sigs/s",
+        "verify_batch of 256, one thread",
+    );
+
+    std::fs::create_dir_all(&cfg.dir)?;
+    let scratch = tempfile::tempdir_in(&cfg.dir)?;
+    let mut f = File::create(scratch.path().join("fsync"))?;
+    r.limit(
+        "fdatasync_200B",
+        rate(secs, 1, || {
+            f.write_all(&buf).expect("write");
+            f.sync_data().expect("fdatasync");
+        }),
+        "writes/s",
+        "append 200 bytes then fdatasync: one durable write",
+    );
+
+    let avg_len = events.iter().map(|e| e.bytes().len()).sum::<usize>() / events.len();
+    let value = vec![1u8; avg_len + 80];
+    let db = sled::open(scratch.path().join("sled")).map_err(std::io::Error::other)?;
+    let mut k = 0u64;
+    r.limit(
+        "sled_batch1000_flush",
+        rate(secs, 1000, || {
+            let mut b = sled::Batch::default();
+            for _ in 0..1000 {
+                b.insert(&k.to_be_bytes()[..], &value[..]);
+                k += 1;
+            }
+            db.apply_batch(b).expect("apply");
+            db.flush().expect("flush");
+        }),
+        "events/s",
+        "sled apply_batch(1000) + flush, entry-sized values; NOT durable (no fsync)",
+    );
+    drop(db);
+
+    // --- Stages -----------------------------------------------------------
+    let bytes: Vec<Vec<u8>> = events.iter().map(|e| e.bytes().to_vec()).collect();
+    let mut i = 0usize;
+    r.stage(
+        "event_decode_verify_1t",
+        rate(secs, 1, || {
+            SignedEvent::decode_verified(&bytes[i % bytes.len()]).expect("valid");
+            i += 1;
+        }),
+        "events/s",
+        "ed25519_verify_strict_1t",
+        "strict canonical decode + verify_strict, one thread",
+    );
+    let mut i = 0usize;
+    r.stage(
+        "event_decode_1t",
+        rate(secs, 1, || {
+            SignedEvent::decode(&bytes[i % bytes.len()]).expect("valid");
+            i += 1;
+        }),
+        "events/s",
+        "sha256_200B",
+        "strict canonical decode alone, one thread",
+    );
+
+    let signer = sample::log_signer();
+    for (name, batch, limit, note) in [
+        (
+            "store_append_durable_batch1",
+            1usize,
+            "fdatasync_200B",
+            "Store::append of 1 event: apply_batch, flush, fdatasync",
+        ),
+        (
+            "store_append_durable_batch256",
+            256,
+            "sled_batch1000_flush",
+            "Store::append of 256 events with Merkle hashes, indexes, checkpoint, fdatasync",
+        ),
+        (
+            "store_append_durable_batch1024",
+            1024,
+            "sled_batch1000_flush",
+            "as above, 1024 events per batch",
+        ),
+    ] {
+        let dir = scratch.path().join(name);
+        let mut store = Store::open(&dir).map_err(std::io::Error::other)?;
+        let mut key = 1000u32;
+        let mut pool: Vec<VerifiedEvent> = Vec::new();
+        let deadline = Duration::from_secs_f64(secs);
+        let mut spent = Duration::ZERO;
+        let mut n = 0u64;
+        while spent < deadline {
+            if pool.len() < batch {
+                // Signing is not part of the store's cost: do it off the clock.
+                key += 1;
+                pool = signed_results(key, batch.max(2048));
+            }
+            let chunk: Vec<_> = pool.drain(..batch).collect();
+            let t = Instant::now();
+            store
+                .append(chunk, &signer)
+                .map_err(std::io::Error::other)?;
+            spent += t.elapsed();
+            n += batch as u64;
+        }
+        r.stage(
+            name,
+            n as f64 / spent.as_secs_f64(),
+            "events/s",
+            limit,
+            note,
+        );
+    }
+    Ok(r)
+}

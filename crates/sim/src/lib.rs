@@ -1,0 +1,8 @@
+//! Elections and load for testing and measuring tallylog. Nothing at run time
+//! depends on this crate.
+//!
+//! - [`bench`]: `tallylog bench`, the machine's limits and tallylog's stages
+//!   measured in one run and reported as ratios.
+#![forbid(unsafe_code)]
+
+pub mod bench;
