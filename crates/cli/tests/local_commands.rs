@@ -1,0 +1,154 @@
+//! The local commands as a publisher and a sceptic use them: real processes,
+//! real files.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn tallylog(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tallylog"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(b) = stdin {
+        input.write_all(b).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const DRAFT: &str = r#"{
+  "kind": "result",
+  "election": "kh-2023-na",
+  "time": "2023-07-23T17:05:00Z",
+  "data": {"station": "12/03/04/0042", "contest": "na", "registered": 600, "cast": 480,
+           "valid": 470, "invalid": 10, "votes": {"CPP": 300, "CRP": 170}}
+}"#;
+
+fn keygen(dir: &Path) -> (String, String) {
+    let key = dir.join("observer.key");
+    let out = tallylog(&["keygen", "--out", key.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    (
+        key.to_str().unwrap().to_owned(),
+        text(&out.stdout).trim().to_owned(),
+    )
+}
+
+#[test]
+fn keygen_writes_a_private_file_and_never_overwrites_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path());
+    assert_eq!(public.len(), 64, "{public}");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let before = std::fs::read(&key).unwrap();
+    let again = tallylog(&["keygen", "--out", &key], None);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("never overwrites"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+    // The secret never appears on the terminal.
+    let secret_hex = text(&before);
+    assert!(!text(&again.stderr).contains(&secret_hex[secret_hex.len() - 40..]));
+}
+
+#[test]
+fn signed_events_chain_verify_and_tampering_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path());
+    let events = dir.path().join("events.jsonl");
+    for _ in 0..3 {
+        let out = tallylog(
+            &[
+                "event",
+                "sign",
+                "--key",
+                &key,
+                "--out",
+                events.to_str().unwrap(),
+            ],
+            Some(DRAFT.as_bytes()),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let verify = tallylog(&["event", "verify", events.to_str().unwrap()], None);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+    let report = text(&verify.stdout);
+    for seq in 1..=3 {
+        assert!(report.contains(&format!("seq={seq} ")), "{report}");
+    }
+    assert!(report.contains(&format!("author={public}")), "{report}");
+
+    // Each event names its predecessor.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines[0]["body"].get("prev").is_none());
+    assert!(lines[1]["body"]["prev"].is_string());
+
+    // A changed vote count fails with bad_signature; whitespace with non_canonical.
+    let original = std::fs::read_to_string(&events).unwrap();
+    let forged = original.replacen("\"CPP\":300", "\"CPP\":310", 1);
+    let spaced = original.replacen("{\"body\":", "{ \"body\":", 1);
+    for (bad, code) in [(forged, "bad_signature"), (spaced, "non_canonical")] {
+        let out = tallylog(&["event", "verify", "-"], Some(bad.as_bytes()));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stdout).contains(&format!("line 1: {code}")),
+            "{}",
+            text(&out.stdout)
+        );
+        assert!(
+            text(&out.stdout).contains("line 2: ok"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn bad_drafts_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(dir.path());
+    for (draft, says) in [
+        (
+            DRAFT.replace("\"valid\": 470", "\"valid\": 470, \"valid\": 1"),
+            "duplicate key",
+        ),
+        (
+            DRAFT.replace("\"cast\": 480", "\"cast\": 480.5"),
+            "cannot be carried exactly",
+        ),
+        (DRAFT.replace("\"contest\"", "\"contset\""), "unknown field"),
+        (DRAFT.replace("12/03/04/0042", "12/03/04"), "station code"),
+        (DRAFT.replace("\"result\"", "\"resutl\""), "unknown value"),
+    ] {
+        let out = tallylog(&["event", "sign", "--key", &key], Some(draft.as_bytes()));
+        assert_eq!(out.status.code(), Some(2), "{draft}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{says}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+    }
+    // A refused draft does not advance the chain: the next good one is seq 1.
+    let out = tallylog(&["event", "sign", "--key", &key], Some(DRAFT.as_bytes()));
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("\"seq\":1,"));
+}
