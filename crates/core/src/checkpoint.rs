@@ -64,7 +64,13 @@ pub fn key_id(origin: &str, key: &PublicKey) -> u32 {
 /// The verifier key string (`origin+keyid+base64(0x01||key)`) that tlog tools
 /// such as Go's `note.NewVerifier` accept.
 pub fn verifier_key(origin: &str, key: &PublicKey) -> String {
-    signed_note::new_ed25519_verifier_key(origin, key.verifying_key())
+    let mut k = vec![ALG_ED25519];
+    k.extend_from_slice(key.as_bytes());
+    format!(
+        "{origin}+{:08x}+{}",
+        key_id(origin, key),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, k)
+    )
 }
 
 /// The log's signing identity. Lives only inside the ledger.
@@ -96,6 +102,7 @@ impl LogSigner {
         LogVerifier {
             origin: self.origin.clone(),
             key: self.public_key(),
+            point: Some(self.key.verifying_key()),
             id: self.id,
         }
     }
@@ -130,6 +137,8 @@ impl signed_note::Signer for LogSigner {
 pub struct LogVerifier {
     origin: String,
     key: PublicKey,
+    /// The decoded point; `None` if the key is unusable, and then nothing verifies.
+    point: Option<ed25519_dalek::VerifyingKey>,
     id: u32,
 }
 
@@ -141,6 +150,7 @@ impl LogVerifier {
         Ok(LogVerifier {
             origin: origin.to_owned(),
             id: key_id(origin, &key),
+            point: key.point().filter(|p| !p.is_weak()),
             key,
         })
     }
@@ -201,10 +211,10 @@ impl signed_note::Verifier for LogVerifier {
         let Ok(sig) = <[u8; 64]>::try_from(sig) else {
             return false;
         };
-        self.key
-            .verifying_key()
-            .verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig))
-            .is_ok()
+        self.point.is_some_and(|k| {
+            k.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig))
+                .is_ok()
+        })
     }
 }
 

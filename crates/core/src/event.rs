@@ -16,8 +16,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::json::{self, DecodeError};
 use crate::types::{
-    ContestId, Digest, ElectionId, EventId, Level, PartyId, PublicKey, RegionCode, Seq, Signature,
-    StationCode, Text, Timestamp,
+    ContestId, Digest, ElectionId, EventId, Level, Origin, PartyId, PublicKey, RegionCode, Seq,
+    Signature, StationCode, Text, Timestamp,
 };
 
 /// Domain separation for event signatures and ids. The trailing version is bumped
@@ -152,7 +152,7 @@ pub struct Deadlines {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogRef {
-    pub origin: String,
+    pub origin: Origin,
     pub key: PublicKey,
 }
 
@@ -521,6 +521,11 @@ impl Body {
     }
 }
 
+/// `{"body":`, which starts every signed event.
+const SIGNED_PREFIX: &[u8] = b"{\"body\":";
+/// `,"sig":"` + 128 hex digits + `"}`, which ends every signed event.
+const SIGNED_SUFFIX_LEN: usize = 8 + 128 + 2;
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SignedWire<B> {
@@ -588,7 +593,6 @@ impl SignedEvent {
             payload,
         };
         // Canonical form: re-encoding the typed value must give back the input.
-        let preimage = body.signing_preimage();
         let again = json::encode(&SignedWire {
             body: body.wire(),
             sig: wire.sig,
@@ -600,16 +604,37 @@ impl SignedEvent {
             .into());
         }
         body.check_header()?;
-        Ok(SignedEvent {
-            id: EventId(Sha256::digest(&preimage).into()),
+        let mut ev = SignedEvent {
+            id: EventId([0; 32]),
             body,
             sig: wire.sig,
             bytes: again,
-        })
+        };
+        ev.id = EventId(
+            Sha256::new()
+                .chain_update(EVENT_CONTEXT)
+                .chain_update(ev.body_bytes())
+                .finalize()
+                .into(),
+        );
+        Ok(ev)
     }
 
     pub fn body(&self) -> &Body {
         &self.body
+    }
+    /// The canonical body bytes: the signed event is `{"body":` + these +
+    /// `,"sig":"…"}` (PROTOCOL.md §3.3), so they are a slice of it.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.bytes[SIGNED_PREFIX.len()..self.bytes.len() - SIGNED_SUFFIX_LEN]
+    }
+    /// `EVENT_CONTEXT || body bytes`, the message the signature covers.
+    pub fn signing_preimage(&self) -> Vec<u8> {
+        let body = self.body_bytes();
+        let mut out = Vec::with_capacity(EVENT_CONTEXT.len() + body.len());
+        out.extend_from_slice(EVENT_CONTEXT);
+        out.extend_from_slice(body);
+        out
     }
     pub fn id(&self) -> EventId {
         self.id
@@ -628,15 +653,16 @@ impl SignedEvent {
     /// Checks the signature with `verify_strict` (no small-order keys or `R`,
     /// canonical `S`), the same acceptance set the batch verifier is held to.
     pub fn verify(self) -> Result<VerifiedEvent, (SignedEvent, EventError)> {
-        let preimage = self.body.signing_preimage();
-        match self
-            .body
-            .author
-            .verifying_key()
-            .verify_strict(&preimage, &self.sig.to_dalek())
-        {
-            Ok(()) => Ok(VerifiedEvent(self)),
-            Err(_) => Err((self, EventError::BadSignature)),
+        let ok = match self.body.author.point() {
+            Some(key) => key
+                .verify_strict(&self.signing_preimage(), &self.sig.to_dalek())
+                .is_ok(),
+            None => false,
+        };
+        if ok {
+            Ok(VerifiedEvent(self))
+        } else {
+            Err((self, EventError::BadSignature))
         }
     }
 

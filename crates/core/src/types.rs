@@ -25,7 +25,7 @@ macro_rules! hex32 {
                 &self.0
             }
             pub fn to_hex(&self) -> String {
-                hex::encode(self.0)
+                to_hex(&self.0)
             }
         }
         impl FromStr for $t {
@@ -62,6 +62,18 @@ macro_rules! hex32 {
 hex32!(Digest, "SHA-256 digest");
 hex32!(EventId, "event id");
 
+/// Lowercase hex, written with a lookup table (the `hex` crate's iterator was a
+/// measurable share of decoding time).
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 15) as usize]);
+    }
+    String::from_utf8(out).expect("invariant: hex digits are ASCII")
+}
+
 /// Parses exactly 64 lowercase hex digits. Uppercase is refused so that every
 /// value has one spelling.
 pub fn parse_hex32(s: &str) -> Result<[u8; 32], String> {
@@ -80,52 +92,58 @@ fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-/// An Ed25519 public key that decodes to a point on the curve. Whether it is a
-/// weak (small-order) key is a separate question asked at registration.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct PublicKey(ed25519_dalek::VerifyingKey);
+/// An Ed25519 public key in its canonical 32-byte encoding.
+///
+/// Parsing checks only that the encoding is canonical (the y coordinate is
+/// below p, and x = 0 is not written with its sign bit set), which is cheap, so
+/// that one point cannot appear under two spellings. Whether the bytes decode to
+/// a point on the curve, and whether that point has small order, is decided when
+/// the key is used ([`PublicKey::point`], [`PublicKey::is_usable`]): decoding
+/// a point costs a field inversion, and a verifier that sees the same key a
+/// million times should pay for it once.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicKey([u8; 32]);
 
 impl PublicKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, String> {
-        ed25519_dalek::VerifyingKey::from_bytes(bytes)
-            .map(PublicKey)
-            .map_err(|_| "public key is not a valid Ed25519 point".to_owned())
+        let mut y = *bytes;
+        let sign = y[31] >> 7;
+        y[31] &= 0x7f;
+        // p = 2^255 - 19: y >= p exactly when the top 31 bytes are all ones
+        // (after masking the sign bit) and the low byte is at least 0xed.
+        let y_ge_p = y[1..31].iter().all(|&b| b == 0xff) && y[31] == 0x7f && y[0] >= 0xed;
+        // x = 0 only for y = 1 and y = p - 1; its sign bit must then be 0.
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        let mut p_minus_1 = [0xffu8; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        let negative_zero = sign == 1 && (y == one || y == p_minus_1);
+        if y_ge_p || negative_zero {
+            return Err("public key is not the canonical encoding of a point".to_owned());
+        }
+        Ok(PublicKey(*bytes))
     }
     pub fn as_bytes(&self) -> &[u8; 32] {
-        self.0.as_bytes()
-    }
-    pub fn verifying_key(&self) -> &ed25519_dalek::VerifyingKey {
         &self.0
     }
-    /// True for small-order points, whose signatures prove nothing.
-    pub fn is_weak(&self) -> bool {
-        self.0.is_weak()
+    /// The decoded curve point, or `None` if the bytes are not on the curve.
+    pub fn point(&self) -> Option<ed25519_dalek::VerifyingKey> {
+        ed25519_dalek::VerifyingKey::from_bytes(&self.0).ok()
+    }
+    /// True for a key on the curve that is not of small order: the only keys
+    /// whose signatures mean anything, and the only ones that may be registered.
+    pub fn is_usable(&self) -> bool {
+        self.point().is_some_and(|k| !k.is_weak())
     }
     pub fn to_hex(&self) -> String {
-        hex::encode(self.as_bytes())
-    }
-}
-
-impl std::hash::Hash for PublicKey {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.as_bytes().hash(h)
-    }
-}
-
-impl PartialOrd for PublicKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for PublicKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_bytes().cmp(other.as_bytes())
+        to_hex(&self.0)
     }
 }
 
 impl From<ed25519_dalek::VerifyingKey> for PublicKey {
     fn from(k: ed25519_dalek::VerifyingKey) -> Self {
-        PublicKey(k)
+        PublicKey(k.to_bytes())
     }
 }
 
@@ -169,12 +187,12 @@ impl Signature {
 }
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "Signature({})", hex::encode(self.0))
+        write!(f, "Signature({})", to_hex(&self.0))
     }
 }
 impl Serialize for Signature {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(self.0))
+        s.serialize_str(&to_hex(&self.0))
     }
 }
 impl<'de> Deserialize<'de> for Signature {
@@ -384,6 +402,36 @@ macro_rules! string_serde {
 }
 string_serde!(RegionCode);
 string_serde!(StationCode);
+
+/// A log's origin: the name its checkpoints are signed under
+/// (c2sp.org/tlog-checkpoint). 1 to 255 bytes with no white space and no `+`,
+/// as signed-note key names must be.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Origin {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.is_empty()
+            || s.len() > 255
+            || s.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '+')
+        {
+            return Err(format!(
+                "log origin {:?}: expected 1 to 255 bytes with no white space, control characters or '+'",
+                truncate(s, 80)
+            ));
+        }
+        Ok(Origin(s.to_owned()))
+    }
+}
+string_serde!(Origin);
 
 /// Free text written by people (names, reasons, reasoning): non-empty after
 /// trimming, at most 16 KiB, no control characters other than newline and tab.
@@ -614,6 +662,31 @@ mod tests {
             assert!(bad.parse::<RegionCode>().is_err(), "{bad}");
         }
         assert!("12/03/04".parse::<StationCode>().is_err());
+    }
+
+    #[test]
+    fn public_keys_have_one_encoding() {
+        // y = 1 (the identity) encoded canonically, and as y = p + 1.
+        let mut canonical = [0u8; 32];
+        canonical[0] = 1;
+        let mut aliased = [0xffu8; 32];
+        aliased[0] = 0xee;
+        aliased[31] = 0x7f;
+        assert!(!PublicKey::from_bytes(&canonical).unwrap().is_usable());
+        assert!(PublicKey::from_bytes(&aliased).is_err());
+        // The same point with the sign bit set ("negative zero" x).
+        let mut negative = canonical;
+        negative[31] |= 0x80;
+        assert!(PublicKey::from_bytes(&negative).is_err());
+        // Every non-canonical y: p .. 2^255-1.
+        for low in 0xedu8..=0xff {
+            let mut y = [0xffu8; 32];
+            y[0] = low;
+            y[31] = 0x7f;
+            assert!(PublicKey::from_bytes(&y).is_err(), "{low:#x}");
+        }
+        let real: PublicKey = crate::keys::test_key(1).verifying_key().into();
+        assert!(PublicKey::from_bytes(real.as_bytes()).unwrap().is_usable());
     }
 
     #[test]

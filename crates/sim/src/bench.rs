@@ -152,9 +152,12 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
     let events = signed_results(900, 4096);
     let keys: Vec<VerifyingKey> = events
         .iter()
-        .map(|e| *e.body().author.verifying_key())
+        .map(|e| e.body().author.point().expect("valid key"))
         .collect();
-    let msgs: Vec<Vec<u8>> = events.iter().map(|e| e.body().signing_preimage()).collect();
+    let msgs: Vec<Vec<u8>> = events
+        .iter()
+        .map(|e| e.event().signing_preimage())
+        .collect();
     let sigs: Vec<Signature> = events
         .iter()
         .map(|e| e.event().signature().to_dalek())

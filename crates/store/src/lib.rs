@@ -4,12 +4,13 @@
 //!
 //! Everything lives in one sled tree under one-byte key prefixes, because
 //! `apply_batch` is atomic only within a tree, and a batch must land whole or
-//! not at all:
+//! not at all. The Merkle hashes a batch adds (about two per entry) are stored as
+//! one record per batch: sled's cost is per key, and this halves the keys written.
 //!
 //! | key | value |
 //! |---|---|
 //! | `e` + index (u64 BE) | the entry's canonical bytes |
-//! | `h` + stored hash index (u64 BE) | a 32-byte Merkle hash (tlog layout) |
+//! | `h` + stored hash index (u64 BE) | the Merkle hashes (tlog layout) a batch added, from that index on, 32 bytes each |
 //! | `i` + event id | the entry index (u64 BE) |
 //! | `a` + author key + seq (u64 BE) | the entry index (u64 BE) |
 //! | `m` `head` | size (u64 BE), chain hash of the last entry, tree root |
@@ -217,9 +218,13 @@ impl Store {
             )));
         }
         let hashes = merkle::stored_hash_count(head.size);
-        if self.log.get(key(HASH, hashes))?.is_some() {
+        let stored = match self.last_hash_record()? {
+            None => 0,
+            Some((start, v)) => start + (v.len() / 32) as u64,
+        };
+        if stored != hashes {
             return Err(self.inconsistent(format!(
-                "there are stored Merkle hashes beyond the {hashes} a log of {} entries has",
+                "{stored} Merkle hashes are stored, but a log of {} entries has {hashes}",
                 head.size
             )));
         }
@@ -228,9 +233,6 @@ impl Store {
                 return Err(self.inconsistent("the head says empty but records exist".into()));
             }
             return Ok(head);
-        }
-        if self.log.get(key(HASH, hashes - 1))?.is_none() {
-            return Err(self.inconsistent(format!("stored Merkle hash {} is missing", hashes - 1)));
         }
         let last = self.entry(LogIndex(head.size - 1))?.ok_or_else(|| {
             self.inconsistent(format!("the last entry {} is missing", head.size - 1))
@@ -322,9 +324,8 @@ impl Store {
             head.chain = leaf;
             entries.push(entry);
         }
-        for (i, h) in pending.new.iter().enumerate() {
-            batch.insert(&key(HASH, pending.base + i as u64)[..], &h.0[..]);
-        }
+        let record: Vec<u8> = pending.new.iter().flat_map(|h| h.0).collect();
+        batch.insert(&key(HASH, pending.base)[..], record);
         head.root = merkle::tree_hash(head.size, &pending)?;
         let checkpoint = signer.sign(head.size, head.root);
         batch.insert(HEAD_KEY, &head.encode()[..]);
@@ -459,15 +460,42 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The batch record of stored hashes that holds stored hash `i`.
+    fn hash_record(&self, i: u64) -> Result<Option<(u64, sled::IVec)>, sled::Error> {
+        let Some((k, v)) = self
+            .log
+            .range(key(HASH, 0)..=key(HASH, i))
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let start = be_u64(&k[1..]).expect("invariant: hash keys are 9 bytes");
+        Ok(Some((start, v)))
+    }
+
+    fn last_hash_record(&self) -> Result<Option<(u64, sled::IVec)>, sled::Error> {
+        self.hash_record(u64::MAX)
+    }
+
+    fn read_hash(&self, i: u64) -> Option<Hash> {
+        let (start, v) = self.hash_record(i).ok()??;
+        let at = usize::try_from(i - start).ok()?.checked_mul(32)?;
+        let bytes = v.get(at..at + 32)?;
+        Some(Hash(
+            bytes.try_into().expect("invariant: slice is 32 bytes"),
+        ))
+    }
+}
+
 impl HashReader for Store {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles_error::Error> {
         indexes
             .iter()
-            .map(|&i| match self.log.get(key(HASH, i)) {
-                Ok(Some(v)) if v.len() == 32 => {
-                    Ok(Hash(v[..].try_into().expect("invariant: length checked")))
-                }
-                _ => Err(tlog_tiles_error::Error::IndexesNotInTree),
+            .map(|&i| {
+                self.read_hash(i)
+                    .ok_or(tlog_tiles_error::Error::IndexesNotInTree)
             })
             .collect()
     }

@@ -179,10 +179,30 @@ fn a_damaged_store_is_refused_with_a_reason() {
     let msg = damage(|t| {
         // Overwrite the stored hash of the subtree of entries 0..8, which the
         // root of 12 entries is built from. (Hashes off that path are checked
-        // by the auditor, which recomputes every one.)
-        let mut k = vec![b'h'];
-        k.extend_from_slice(&merkle::stored_hash_index(3, 0).to_be_bytes());
-        t.insert(k, vec![0u8; 32]).unwrap();
+        // by the auditor, which recomputes every one.) Hashes are stored as one
+        // record per batch, keyed by the first stored hash index it holds.
+        let target = merkle::stored_hash_index(3, 0);
+        let (k, v) = t
+            .scan_prefix(b"h")
+            .map(Result::unwrap)
+            .filter(|(k, _)| u64::from_be_bytes(k[1..].try_into().unwrap()) <= target)
+            .last()
+            .unwrap();
+        let start = u64::from_be_bytes(k[1..].try_into().unwrap());
+        let mut v = v.to_vec();
+        let at = ((target - start) * 32) as usize;
+        v[at] ^= 1;
+        t.insert(k, v).unwrap();
     });
     assert!(msg.contains("do not give the head's root"), "{msg}");
+
+    let msg = damage(|t| {
+        // Drop the last batch's hash record: fewer hashes than entries need.
+        let (k, _) = t.scan_prefix(b"h").last().unwrap().unwrap();
+        t.remove(k).unwrap();
+    });
+    assert!(
+        msg.contains("Merkle hashes are stored, but a log of 12 entries has"),
+        "{msg}"
+    );
 }
