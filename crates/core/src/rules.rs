@@ -97,7 +97,7 @@ pub enum Rejection {
     RevokedKey(PublicKey),
     #[error("a {role:?} key may not publish {kind:?} events")]
     WrongRole { role: Role, kind: Kind },
-    #[error("key {0} is weak (small order) and cannot be registered")]
+    #[error("key {0} is not on the curve or is weak (small order), and cannot be registered")]
     WeakKey(PublicKey),
     #[error("key {0} is already registered")]
     KeyExists(PublicKey),
@@ -306,7 +306,7 @@ pub fn check(view: &impl LogView, ev: &VerifiedEvent) -> Result<Change, Rejectio
     match &body.payload {
         Payload::Election(_) | Payload::Geography(_) => {}
         Payload::KeyRegister(r) => {
-            if r.key.is_weak() {
+            if !r.key.is_usable() {
                 return Err(Rejection::WeakKey(r.key));
             }
             if r.key == root || view.key(&r.key).is_some() {
@@ -334,7 +334,7 @@ pub fn check(view: &impl LogView, ev: &VerifiedEvent) -> Result<Change, Rejectio
             if old.revoked {
                 return Err(Rejection::AlreadyRevoked(r.old));
             }
-            if r.new.is_weak() {
+            if !r.new.is_usable() {
                 return Err(Rejection::WeakKey(r.new));
             }
             if r.new == root || view.key(&r.new).is_some() {
@@ -450,6 +450,9 @@ fn role_may(role: Role, kind: Kind) -> bool {
 }
 
 fn check_definition(def: &ElectionDef) -> Result<(), Rejection> {
+    if !def.log.key.is_usable() {
+        return Err(Rejection::WeakKey(def.log.key));
+    }
     let mut seen = std::collections::HashSet::new();
     for p in &def.parties {
         if !seen.insert(format!("party {}", p.id)) {
@@ -697,7 +700,7 @@ mod tests {
             "unknown_key"
         );
 
-        let mut obs = publisher(&st, sample::OBSERVER_KEY);
+        let mut obs = publisher(&st, sample::OBSERVER_NEW_KEY);
         let recount = Payload::Recount(Recount {
             supersedes: EventId([0; 32]),
             reason: "x".parse().unwrap(),
@@ -726,7 +729,7 @@ mod tests {
             .sign(
                 t(),
                 Payload::KeyRevoke(KeyRevoke {
-                    key: test_key(sample::OBSERVER_KEY).verifying_key().into(),
+                    key: test_key(sample::OBSERVER_NEW_KEY).verifying_key().into(),
                     reason: "laptop stolen".parse().unwrap(),
                 }),
             )
@@ -740,7 +743,7 @@ mod tests {
             .sign(
                 t(),
                 Payload::KeyRevoke(KeyRevoke {
-                    key: test_key(sample::OBSERVER_KEY).verifying_key().into(),
+                    key: test_key(sample::OBSERVER_NEW_KEY).verifying_key().into(),
                     reason: "twice".parse().unwrap(),
                 }),
             )
@@ -756,7 +759,7 @@ mod tests {
         let mut weak = [0u8; 32];
         weak[0] = 1;
         let weak = PublicKey::from_bytes(&weak).unwrap();
-        assert!(weak.is_weak());
+        assert!(!weak.is_usable());
         let reg = |key| {
             Payload::KeyRegister(KeyRegister {
                 key,
@@ -781,14 +784,14 @@ mod tests {
             .sign(
                 t(),
                 Payload::KeyRotate(KeyRotate {
-                    old: test_key(sample::OBSERVER_KEY).verifying_key().into(),
+                    old: test_key(sample::OBSERVER_NEW_KEY).verifying_key().into(),
                     new: test_key(40).verifying_key().into(),
                     reason: "scheduled rotation".parse().unwrap(),
                 }),
             )
             .unwrap();
         st.accept(&rotate).unwrap();
-        let mut old = publisher(&st, sample::OBSERVER_KEY);
+        let mut old = publisher(&st, sample::OBSERVER_NEW_KEY);
         assert_eq!(
             code(&st, old.sign(t(), Payload::Result(form())).unwrap()),
             "revoked_key"
@@ -804,9 +807,9 @@ mod tests {
     #[test]
     fn a_publisher_chain_cannot_skip_fork_or_misname_its_past() {
         let (st, evs) = setup();
-        let obs = publisher(&st, sample::OBSERVER_KEY);
+        let obs = publisher(&st, sample::OBSERVER_NEW_KEY);
         let head = obs.chain().clone();
-        let key = test_key(sample::OBSERVER_KEY);
+        let key = test_key(sample::OBSERVER_NEW_KEY);
         let e = || sample::ELECTION.parse().unwrap();
 
         let mut gap = Publisher::resume(
@@ -849,7 +852,7 @@ mod tests {
         );
 
         let mut other = Publisher::resume(
-            test_key(sample::OBSERVER_KEY),
+            test_key(sample::OBSERVER_NEW_KEY),
             "other-election".parse().unwrap(),
             head,
         );
@@ -872,7 +875,7 @@ mod tests {
             })
         };
         // Another organisation may not correct the authority's form.
-        let mut obs = publisher(&st, sample::OBSERVER_KEY);
+        let mut obs = publisher(&st, sample::OBSERVER_NEW_KEY);
         assert_eq!(
             code(
                 &st,
@@ -979,7 +982,7 @@ mod tests {
                 reasoning: "the recount was not observed".parse().unwrap(),
             })
         };
-        let mut obs = publisher(&st, sample::OBSERVER_KEY);
+        let mut obs = publisher(&st, sample::OBSERVER_NEW_KEY);
         assert_eq!(
             code(&st, obs.sign(t(), appeal(resolved)).unwrap()),
             "not_same_org"

@@ -43,7 +43,7 @@ pub fn definition() -> ElectionDef {
         name: p("Sample National Assembly Election 2023"),
         polls_close: t("2023-07-23T08:00:00Z"),
         log: LogRef {
-            origin: ORIGIN.to_owned(),
+            origin: p(ORIGIN),
             key: test_key(LOG_KEY).verifying_key().into(),
         },
         parties: vec![
@@ -94,13 +94,33 @@ pub fn form(station: &str, registered: u64, votes: [u64; 3], invalid: u64) -> Re
     }
 }
 
-/// The sample election's events, in log order.
+/// A second observer organisation's key, revoked after its first result.
+pub const WATCH_KEY: u32 = 6;
+/// The key the observer's key is rotated to, mid-election.
+pub const OBSERVER_NEW_KEY: u32 = 7;
+
+fn region(code: &str, name: &str, seats: u32) -> Region {
+    Region {
+        code: p(code),
+        name: p(name),
+        seats: if seats > 0 {
+            [(p("na"), seats)].into()
+        } else {
+            BTreeMap::new()
+        },
+    }
+}
+
+/// The sample election's events, in log order. Besides the happy path it
+/// covers every kind but `certified` (which needs the projector), non-ASCII
+/// names and strings that JSON must escape, a key rotation and a revocation.
 pub fn events() -> Vec<VerifiedEvent> {
     let e = || p(ELECTION);
     let mut root = Publisher::new(test_key(ROOT_KEY), e());
     let mut nec = Publisher::new(test_key(AUTHORITY_KEY), e());
     let mut obs = Publisher::new(test_key(OBSERVER_KEY), e());
     let mut agent = Publisher::new(test_key(AGENT_KEY), e());
+    let mut watch = Publisher::new(test_key(WATCH_KEY), e());
     let mut out = Vec::new();
     let mut push = |ev: Result<VerifiedEvent, EventError>| {
         let ev = ev.expect("invariant: sample events sign");
@@ -108,42 +128,19 @@ pub fn events() -> Vec<VerifiedEvent> {
         out.push(ev);
         id
     };
+    let day0 = t("2023-07-01T00:00:00Z");
 
-    push(root.sign(t("2023-07-01T00:00:00Z"), Payload::Election(definition())));
+    push(root.sign(day0, Payload::Election(definition())));
     push(root.sign(
-        t("2023-07-01T00:00:00Z"),
+        day0,
         Payload::Geography(Geography {
             regions: vec![
-                Region {
-                    code: p("01"),
-                    name: p("North"),
-                    seats: [(p("na"), 3)].into(),
-                },
-                Region {
-                    code: p("01/01"),
-                    name: p("North District"),
-                    seats: BTreeMap::new(),
-                },
-                Region {
-                    code: p("01/01/01"),
-                    name: p("Riverside"),
-                    seats: BTreeMap::new(),
-                },
-                Region {
-                    code: p("02"),
-                    name: p("South"),
-                    seats: [(p("na"), 2)].into(),
-                },
-                Region {
-                    code: p("02/01"),
-                    name: p("South District"),
-                    seats: BTreeMap::new(),
-                },
-                Region {
-                    code: p("02/01/01"),
-                    name: p("Hillside"),
-                    seats: BTreeMap::new(),
-                },
+                region("01", "Battambang / បាត់ដំបង", 3),
+                region("01/01", "Sangkae / សង្កែ", 0),
+                region("01/01/01", "Ou Dambang / អូរដំបង", 0),
+                region("02", "Kampot / កំពត", 2),
+                region("02/01", "Chhuk / ឈូក", 0),
+                region("02/01/01", "Trapeang Bei / ត្រពាំងបី", 0),
             ],
             stations: vec![
                 Station {
@@ -173,9 +170,10 @@ pub fn events() -> Vec<VerifiedEvent> {
         ),
         (OBSERVER_KEY, Role::Observer, "Citizens Observer Network"),
         (AGENT_KEY, Role::PartyAgent, "BETA"),
+        (WATCH_KEY, Role::Observer, "Election \"Watch\" Coalition"),
     ] {
         push(root.sign(
-            t("2023-07-01T00:00:00Z"),
+            day0,
             Payload::KeyRegister(KeyRegister {
                 key: test_key(n).verifying_key().into(),
                 role,
@@ -202,7 +200,8 @@ pub fn events() -> Vec<VerifiedEvent> {
     slip.image_sha256 = Some(Digest(sha2_of(b"photo of form 02/01/01/0002")));
     let slip_id = push(nec.sign(t("2023-07-23T12:30:00Z"), Payload::Result(slip)));
 
-    // The observer's copies: station 01/01/01/0002 disagrees with the official figures.
+    // The observers' and the party agent's copies: 01/01/01/0002 disagrees
+    // with the official figures.
     push(obs.sign(
         t("2023-07-23T11:00:00Z"),
         Payload::Result(form("01/01/01/0001", 600, [250, 200, 50], 10)),
@@ -214,6 +213,19 @@ pub fn events() -> Vec<VerifiedEvent> {
     push(agent.sign(
         t("2023-07-23T11:10:00Z"),
         Payload::Result(form("01/01/01/0002", 550, [260, 160, 30], 5)),
+    ));
+    push(watch.sign(
+        t("2023-07-23T11:20:00Z"),
+        Payload::Result(form("02/01/01/0001", 700, [200, 350, 60], 12)),
+    ));
+
+    // The watch coalition loses its device; its key is revoked.
+    push(root.sign(
+        t("2023-07-23T13:00:00Z"),
+        Payload::KeyRevoke(KeyRevoke {
+            key: test_key(WATCH_KEY).verifying_key().into(),
+            reason: p("Device reported lost at 12:40;\tkey withdrawn."),
+        }),
     ));
 
     // The authority corrects its slip.
@@ -248,7 +260,7 @@ pub fn events() -> Vec<VerifiedEvent> {
         Payload::ComplaintResolved(ComplaintResolved {
             complaint,
             outcome: Outcome::Upheld,
-            reasoning: p("The tally sheet shows a transcription error; a recount is ordered."),
+            reasoning: p("The tally sheet shows a transcription error.\nA recount is ordered."),
             recounts: vec![p("01/01/01/0002")],
         }),
     ));
@@ -261,14 +273,15 @@ pub fn events() -> Vec<VerifiedEvent> {
             form: form("01/01/01/0002", 550, [262, 158, 30], 5),
         }),
     ));
-    // A second complaint, left unanswered past its deadline.
+
+    // A complaint left unanswered past its deadline.
     push(obs.sign(
         t("2023-07-24T15:00:00Z"),
         Payload::ComplaintFiled(ComplaintFiled {
             region: Some(p("02/01/01")),
             contest: None,
             category: ComplaintCategory::ClosedCounting,
-            summary: p("Observers were asked to leave before the count in Hillside."),
+            summary: p("Observers were told \"come back tomorrow\" before the count began."),
             evidence: vec![],
             refs: vec![],
         }),
@@ -278,6 +291,59 @@ pub fn events() -> Vec<VerifiedEvent> {
         Payload::Attestation(Attestation {
             event: official_ids[0],
             note: Some(p("matches our copy")),
+        }),
+    ));
+
+    // The observer's key is rotated; the new key continues its organisation's
+    // work with a chain of its own.
+    push(root.sign(
+        t("2023-07-25T00:00:00Z"),
+        Payload::KeyRotate(KeyRotate {
+            old: test_key(OBSERVER_KEY).verifying_key().into(),
+            new: test_key(OBSERVER_NEW_KEY).verifying_key().into(),
+            reason: p("scheduled rotation"),
+        }),
+    ));
+    let mut obs = Publisher::new(test_key(OBSERVER_NEW_KEY), e());
+
+    // A complaint that is reviewed, dismissed, appealed and decided.
+    let roll = push(obs.sign(
+        t("2023-07-25T09:00:00Z"),
+        Payload::ComplaintFiled(ComplaintFiled {
+            region: Some(p("01")),
+            contest: Some(p("na")),
+            category: ComplaintCategory::VoterRoll,
+            summary: p("412 voters in Battambang were missing from the rolls."),
+            evidence: vec![],
+            refs: vec![],
+        }),
+    ));
+    push(nec.sign(
+        t("2023-07-25T15:00:00Z"),
+        Payload::ComplaintReview(ComplaintStep { complaint: roll }),
+    ));
+    push(nec.sign(
+        t("2023-07-26T15:00:00Z"),
+        Payload::ComplaintResolved(ComplaintResolved {
+            complaint: roll,
+            outcome: Outcome::Dismissed,
+            reasoning: p("The voters had moved and were registered in their new commune."),
+            recounts: vec![],
+        }),
+    ));
+    push(obs.sign(
+        t("2023-07-27T09:00:00Z"),
+        Payload::ComplaintAppealed(ComplaintAppealed {
+            complaint: roll,
+            reasoning: p("Several of the voters never moved; affidavits are held."),
+        }),
+    ));
+    push(nec.sign(
+        t("2023-07-29T09:00:00Z"),
+        Payload::ComplaintAppealDecided(ComplaintAppealDecided {
+            complaint: roll,
+            outcome: Outcome::PartlyUpheld,
+            reasoning: p("37 voters are restored to the roll; the rest had moved."),
         }),
     ));
     out

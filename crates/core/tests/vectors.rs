@@ -97,6 +97,8 @@ fn our_vectors() -> BTreeMap<&'static str, Vec<u8>> {
         ("authority", sample::AUTHORITY_KEY),
         ("observer", sample::OBSERVER_KEY),
         ("party_agent", sample::AGENT_KEY),
+        ("watch", sample::WATCH_KEY),
+        ("observer_rotated", sample::OBSERVER_NEW_KEY),
     ]
     .iter()
     .map(|(name, n)| {
@@ -125,12 +127,12 @@ fn our_vectors() -> BTreeMap<&'static str, Vec<u8>> {
     for ev in &events {
         lines.extend_from_slice(ev.bytes());
         lines.push(b'\n');
-        let body = ev.body().canonical_bytes();
+        let preimage = ev.event().signing_preimage();
+        assert_eq!(&preimage[..EVENT_CONTEXT.len()], EVENT_CONTEXT);
         meta.push(json!({
             "kind": ev.kind().as_str(),
             "id": ev.id().to_hex(),
-            "body_bytes": body.len(),
-            "signing_preimage_prefix": String::from_utf8(EVENT_CONTEXT.to_vec()).unwrap(),
+            "body_bytes": preimage.len() - EVENT_CONTEXT.len(),
         }));
     }
     out.insert("events.jsonl", lines);
