@@ -210,6 +210,13 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
         "append 200 bytes then fdatasync: one durable write",
     );
 
+    r.limit(
+        "fdatasync_latency",
+        1e6 / r.figures.last().expect("just measured").value,
+        "us",
+        "the same, as time per durable write",
+    );
+
     let avg_len = events.iter().map(|e| e.bytes().len()).sum::<usize>() / events.len();
     let value = vec![1u8; avg_len + 80];
     let db = sled::open(scratch.path().join("sled")).map_err(std::io::Error::other)?;
@@ -230,8 +237,21 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
     );
     drop(db);
 
-    // --- Stages -----------------------------------------------------------
     let bytes: Vec<Vec<u8>> = events.iter().map(|e| e.bytes().to_vec()).collect();
+    let mut i = 0usize;
+    r.limit(
+        "json_parse_1t",
+        rate(secs, 1, || {
+            let v: serde_json::Value =
+                serde_json::from_slice(&bytes[i % bytes.len()]).expect("valid JSON");
+            std::hint::black_box(v);
+            i += 1;
+        }),
+        "events/s",
+        "serde_json parse of a signed event into a Value: reading JSON at all",
+    );
+
+    // --- Stages -----------------------------------------------------------
     let mut i = 0usize;
     r.stage(
         "event_decode_verify_1t",
@@ -251,8 +271,8 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
             i += 1;
         }),
         "events/s",
-        "sha256_200B",
-        "strict canonical decode alone, one thread",
+        "json_parse_1t",
+        "strict canonical decode alone (parse, typed read, re-encode, compare), one thread",
     );
 
     let signer = sample::log_signer();
@@ -282,6 +302,8 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
         let mut pool: Vec<VerifiedEvent> = Vec::new();
         let deadline = Duration::from_secs_f64(secs);
         let mut spent = Duration::ZERO;
+        let mut syncing = Duration::ZERO;
+        let mut batches = 0u32;
         let mut n = 0u64;
         while spent < deadline {
             if pool.len() < batch {
@@ -291,10 +313,12 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
             }
             let chunk: Vec<_> = pool.drain(..batch).collect();
             let t = Instant::now();
-            store
+            let appended = store
                 .append(chunk, &signer)
                 .map_err(std::io::Error::other)?;
             spent += t.elapsed();
+            syncing += appended.sync_time;
+            batches += 1;
             n += batch as u64;
         }
         r.stage(
@@ -304,6 +328,15 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
             limit,
             note,
         );
+        if batch == 1024 {
+            r.stage(
+                "store_sync_per_batch1024",
+                (syncing / batches).as_secs_f64() * 1e6,
+                "us",
+                "fdatasync_latency",
+                "flush + fdatasync of one 1024-event batch (the price of durability)",
+            );
+        }
     }
     Ok(r)
 }
