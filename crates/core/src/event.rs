@@ -652,7 +652,7 @@ impl SignedEvent {
 
     /// Checks the signature with `verify_strict` (no small-order keys or `R`,
     /// canonical `S`), the same acceptance set the batch verifier is held to.
-    pub fn verify(self) -> Result<VerifiedEvent, (SignedEvent, EventError)> {
+    pub fn verify(self) -> Result<VerifiedEvent, EventError> {
         let ok = match self.body.author.point() {
             Some(key) => key
                 .verify_strict(&self.signing_preimage(), &self.sig.to_dalek())
@@ -662,13 +662,13 @@ impl SignedEvent {
         if ok {
             Ok(VerifiedEvent(self))
         } else {
-            Err((self, EventError::BadSignature))
+            Err(EventError::BadSignature)
         }
     }
 
     /// Decodes and verifies in one step.
     pub fn decode_verified(bytes: &[u8]) -> Result<VerifiedEvent, EventError> {
-        SignedEvent::decode(bytes)?.verify().map_err(|(_, e)| e)
+        SignedEvent::decode(bytes)?.verify()
     }
 }
 
@@ -817,6 +817,6 @@ mod tests {
         let s = String::from_utf8(ev.bytes().to_vec()).unwrap();
         let forged = s.replace("\"CPP\":300", "\"CPP\":301");
         let dec = SignedEvent::decode(forged.as_bytes()).unwrap();
-        assert_eq!(dec.verify().unwrap_err().1, EventError::BadSignature);
+        assert_eq!(dec.verify().unwrap_err(), EventError::BadSignature);
     }
 }

@@ -172,7 +172,7 @@ fn a_damaged_store_is_refused_with_a_reason() {
     assert!(msg.contains("does not hash to the head"), "{msg}");
 
     let msg = damage(|t| {
-        t.insert(b"mhead".to_vec(), b"garbage".to_vec()).unwrap();
+        t.insert(b"mhead", b"garbage".to_vec()).unwrap();
     });
     assert!(msg.contains("head record is damaged"), "{msg}");
 
