@@ -491,17 +491,17 @@ fn role_may(role: Role, kind: Kind) -> bool {
 
 fn check_definition(def: &ElectionDef) -> Result<(), Rejection> {
     if !def.log.key.is_usable() {
-        return Err(Rejection::WeakKey(def.log.key).into());
+        return Err(Rejection::WeakKey(def.log.key));
     }
     let mut seen = std::collections::HashSet::new();
     for p in &def.parties {
         if !seen.insert(format!("party {}", p.id)) {
-            return Err(Rejection::DuplicateDefinition(format!("party {}", p.id)).into());
+            return Err(Rejection::DuplicateDefinition(format!("party {}", p.id)));
         }
     }
     for c in &def.contests {
         if !seen.insert(format!("contest {}", c.id)) {
-            return Err(Rejection::DuplicateDefinition(format!("contest {}", c.id)).into());
+            return Err(Rejection::DuplicateDefinition(format!("contest {}", c.id)));
         }
         let mut on_ballot = std::collections::HashSet::new();
         for p in &c.parties {
@@ -509,15 +509,13 @@ fn check_definition(def: &ElectionDef) -> Result<(), Rejection> {
                 return Err(Rejection::DuplicateDefinition(format!(
                     "contest {} lists party {p}, which is not defined",
                     c.id
-                ))
-                .into());
+                )));
             }
             if !on_ballot.insert(p) {
                 return Err(Rejection::DuplicateDefinition(format!(
                     "party {p} on contest {}",
                     c.id
-                ))
-                .into());
+                )));
             }
         }
     }

@@ -119,6 +119,30 @@ fn rate(secs: f64, per_call: u64, mut op: impl FnMut()) -> f64 {
 /// Pre-signed result forms, as a publisher would send them.
 pub fn signed_results(key: u32, n: usize) -> Vec<VerifiedEvent> {
     let mut p = Publisher::new(test_key(key), sample::ELECTION.parse().expect("valid id"));
+    more_results(&mut p, n)
+}
+
+/// The sample election's authority, positioned after its events in the sample.
+pub fn authority_after_sample() -> Publisher {
+    let key = test_key(sample::AUTHORITY_KEY);
+    let author: tallylog_core::types::PublicKey = key.verifying_key().into();
+    let mine: Vec<_> = sample::events()
+        .into_iter()
+        .filter(|e| e.body().author == author)
+        .collect();
+    let last = mine.last().expect("the authority publishes in the sample");
+    Publisher::resume(
+        key,
+        sample::ELECTION.parse().expect("valid id"),
+        tallylog_core::publisher::ChainState {
+            seq: last.body().seq.0,
+            last: Some(last.id()),
+        },
+    )
+}
+
+/// `n` more result forms signed by `p`, chained.
+pub fn more_results(p: &mut Publisher, n: usize) -> Vec<VerifiedEvent> {
     let time = "2023-07-23T12:00:00Z".parse().expect("valid time");
     (0..n as u64)
         .map(|i| {
@@ -281,13 +305,13 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
             "store_append_durable_batch1",
             1usize,
             "fdatasync_200B",
-            "Store::append of 1 event: apply_batch, flush, fdatasync",
+            "rules check + Store::append of 1 event: apply_batch, flush, fdatasync",
         ),
         (
             "store_append_durable_batch256",
             256,
             "sled_batch1000_flush",
-            "Store::append of 256 events with Merkle hashes, indexes, checkpoint, fdatasync",
+            "rules check + Store::append of 256 events: entries, Merkle hashes, indexes, rules state, checkpoint, fdatasync",
         ),
         (
             "store_append_durable_batch1024",
@@ -298,7 +322,12 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
     ] {
         let dir = scratch.path().join(name);
         let mut store = Store::open(&dir).map_err(std::io::Error::other)?;
-        let mut key = 1000u32;
+        // A valid log: the sample election, then the authority's forms, judged
+        // by the rules on every append as the ledger will.
+        store
+            .append_checked(sample::events(), &signer)
+            .map_err(std::io::Error::other)?;
+        let mut authority = authority_after_sample();
         let mut pool: Vec<VerifiedEvent> = Vec::new();
         let deadline = Duration::from_secs_f64(secs);
         let mut spent = Duration::ZERO;
@@ -308,13 +337,12 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
         while spent < deadline {
             if pool.len() < batch {
                 // Signing is not part of the store's cost: do it off the clock.
-                key += 1;
-                pool = signed_results(key, batch.max(2048));
+                pool = more_results(&mut authority, batch.max(2048));
             }
             let chunk: Vec<_> = pool.drain(..batch).collect();
             let t = Instant::now();
             let appended = store
-                .append(chunk, &signer)
+                .append_checked(chunk, &signer)
                 .map_err(std::io::Error::other)?;
             spent += t.elapsed();
             syncing += appended.sync_time;

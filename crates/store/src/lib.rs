@@ -11,10 +11,19 @@
 //! |---|---|
 //! | `e` + index (u64 BE) | the entry's canonical bytes |
 //! | `h` + stored hash index (u64 BE) | the Merkle hashes (tlog layout) a batch added, from that index on, 32 bytes each |
-//! | `i` + event id | the entry index (u64 BE) |
+//! | `i` + event id | the entry index (u64 BE), then the event's facts for the rules |
 //! | `a` + author key + seq (u64 BE) | the entry index (u64 BE) |
+//! | `k` + public key | a registered key's role, organisation, revocation |
+//! | `c` + author key | the author's chain head: seq (u64 BE) and event id |
+//! | `o` + complaint id | the complaint's status and filing organisation |
 //! | `m` `head` | size (u64 BE), chain hash of the last entry, tree root |
 //! | `m` `checkpoint` | the latest signed checkpoint note |
+//! | `m` `election` | the election definition and root key |
+//! | `m` `cursor` | the intake position of the last submission judged (u64 BE) |
+//!
+//! The rules' state (keys, chains, complaints, event facts) is derived from the
+//! entries and written with them, so the store is a [`LogView`] the ledger can
+//! judge new events against after a restart without replaying the log.
 //!
 //! Durability: sled's `flush()` writes and calls `sync_file_range`, which is
 //! not a durability barrier (it neither flushes the disk cache nor metadata).
@@ -35,14 +44,26 @@ use tallylog_core::checkpoint::LogSigner;
 use tallylog_core::entry::{Entry, EntryError, GENESIS_PREV};
 use tallylog_core::event::VerifiedEvent;
 use tallylog_core::merkle::{self, Hash, HashReader, MerkleError};
+use tallylog_core::rules::{
+    Change, CheckError, ComplaintState, ElectionRoot, EventFacts, KeyState, LogView, Overlay,
+    Rejection, ViewError,
+};
 use tallylog_core::types::{EventId, LogIndex, PublicKey, Seq};
 
 const ENTRY: u8 = b'e';
 const HASH: u8 = b'h';
 const BY_ID: u8 = b'i';
 const BY_AUTHOR: u8 = b'a';
+const KEY_STATE: u8 = b'k';
+const CHAIN: u8 = b'c';
+const COMPLAINT: u8 = b'o';
 const HEAD_KEY: &[u8] = b"mhead";
 const CHECKPOINT_KEY: &[u8] = b"mcheckpoint";
+const ELECTION_KEY: &[u8] = b"melection";
+const CURSOR_KEY: &[u8] = b"mcursor";
+
+mod state;
+use state::State;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +84,23 @@ pub enum StoreError {
     Merkle(#[from] MerkleError),
     #[error("event {0} is already in the log")]
     Duplicate(EventId),
+    #[error("event {index} of the batch was refused: {rejection}")]
+    Rejected { index: usize, rejection: Rejection },
+    #[error(transparent)]
+    View(#[from] ViewError),
+}
+
+impl From<CheckError> for StoreError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Rejected(rejection) => StoreError::Rejected {
+                index: 0,
+                rejection,
+            },
+            CheckError::Unavailable(v) => StoreError::View(v),
+            other => StoreError::View(ViewError(other.to_string())),
+        }
+    }
 }
 
 fn io(context: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -130,6 +168,7 @@ pub struct Store {
     data_file: File,
     synced_blobs: HashSet<OsString>,
     head: Head,
+    state: State,
 }
 
 fn key(prefix: u8, n: u64) -> [u8; 9] {
@@ -144,6 +183,13 @@ fn id_key(id: &EventId) -> [u8; 33] {
     k[0] = BY_ID;
     k[1..].copy_from_slice(id.as_bytes());
     k
+}
+
+fn key32(prefix: u8, k: &[u8; 32]) -> [u8; 33] {
+    let mut out = [0u8; 33];
+    out[0] = prefix;
+    out[1..].copy_from_slice(k);
+    out
 }
 
 fn author_key(author: &PublicKey, seq: Seq) -> [u8; 41] {
@@ -173,6 +219,7 @@ impl Store {
             data_file,
             synced_blobs: HashSet::new(),
             head: Head::empty(),
+            state: State::default(),
         };
         if fresh {
             // A new database's files must survive a crash too: sync them and the
@@ -184,7 +231,58 @@ impl Store {
             }
         }
         store.head = store.check_consistency()?;
+        store.state = store.load_state()?;
         Ok(store)
+    }
+
+    /// Loads the in-memory part of the rules' state.
+    fn load_state(&self) -> Result<State, StoreError> {
+        let mut st = State::default();
+        let damaged = |what: &str| self.inconsistent(format!("a stored {what} record is damaged"));
+        if let Some(v) = self.log.get(ELECTION_KEY)? {
+            st.election = Some(state::decode_election(&v).ok_or_else(|| damaged("election"))?);
+        }
+        if let Some(v) = self.log.get(CURSOR_KEY)? {
+            st.cursor = be_u64(&v).ok_or_else(|| damaged("cursor"))?;
+        }
+        let key_of = |k: &[u8]| -> Option<[u8; 32]> { k.get(1..33)?.try_into().ok() };
+        for r in self.log.scan_prefix([KEY_STATE]) {
+            let (k, v) = r?;
+            let pk = key_of(&k)
+                .and_then(|b| PublicKey::from_bytes(&b).ok())
+                .ok_or_else(|| damaged("key"))?;
+            st.keys
+                .insert(pk, state::decode_key(&v).ok_or_else(|| damaged("key"))?);
+        }
+        for r in self.log.scan_prefix([CHAIN]) {
+            let (k, v) = r?;
+            let pk = key_of(&k)
+                .and_then(|b| PublicKey::from_bytes(&b).ok())
+                .ok_or_else(|| damaged("chain"))?;
+            st.chains
+                .insert(pk, state::decode_chain(&v).ok_or_else(|| damaged("chain"))?);
+        }
+        for r in self.log.scan_prefix([COMPLAINT]) {
+            let (k, v) = r?;
+            let id = key_of(&k)
+                .map(EventId)
+                .ok_or_else(|| damaged("complaint"))?;
+            st.complaints.insert(
+                id,
+                state::decode_complaint(&v).ok_or_else(|| damaged("complaint"))?,
+            );
+        }
+        if (self.head.size > 0) != st.election.is_some() {
+            return Err(
+                self.inconsistent("the log and its stored election definition disagree".into())
+            );
+        }
+        Ok(st)
+    }
+
+    /// The intake position of the last submission the ledger judged.
+    pub fn cursor(&self) -> u64 {
+        self.state.cursor
     }
 
     pub fn dir(&self) -> &Path {
@@ -287,24 +385,66 @@ impl Store {
         Ok(head)
     }
 
-    /// Appends `events` as one batch and signs a checkpoint for the new head.
-    /// Returns only after the batch is durable on disk. Events already in the
-    /// log are refused (the caller answers duplicates with the original entry).
-    pub fn append(
+    /// Checks each event against the rules (each seeing the ones before it) and
+    /// appends them all as one batch; refuses the whole batch if any is refused.
+    /// For tests, tools and benchmarks; the ledger judges events one by one.
+    pub fn append_checked(
         &mut self,
         events: Vec<VerifiedEvent>,
         signer: &LogSigner,
     ) -> Result<Appended, StoreError> {
+        let mut overlay = Overlay::on(&*self);
+        let mut accepted = Vec::with_capacity(events.len());
+        for (index, ev) in events.into_iter().enumerate() {
+            let change = overlay.accept(&ev).map_err(|e| match e {
+                CheckError::Rejected(rejection) => StoreError::Rejected { index, rejection },
+                other => other.into(),
+            })?;
+            accepted.push((ev, change));
+        }
+        drop(overlay);
+        let cursor = self.state.cursor;
+        self.append(accepted, cursor, signer)
+    }
+
+    /// Appends accepted events, with the changes the rules computed for them
+    /// (in order, each against the log plus the ones before it), as one batch,
+    /// records `cursor` as the intake position judged, and signs a checkpoint
+    /// for the new head. Returns only after the batch is durable on disk.
+    /// Events already in the log are refused (the caller answers duplicates
+    /// with the original entry).
+    pub fn append(
+        &mut self,
+        accepted: Vec<(VerifiedEvent, Change)>,
+        cursor: u64,
+        signer: &LogSigner,
+    ) -> Result<Appended, StoreError> {
         let mut batch = sled::Batch::default();
+        batch.insert(CURSOR_KEY, &cursor.to_be_bytes()[..]);
+        if accepted.is_empty() {
+            // Only rejections were judged: they are a pure function of the log,
+            // so losing this cursor in a crash only means judging them again.
+            self.log.apply_batch(batch)?;
+            self.state.cursor = cursor;
+            return Ok(Appended {
+                entries: Vec::new(),
+                head: self.head,
+                checkpoint: self.checkpoint()?.unwrap_or_default(),
+                sync_time: Duration::ZERO,
+            });
+        }
         let mut pending = PendingHashes {
             store: self,
             base: merkle::stored_hash_count(self.head.size),
             new: Vec::new(),
         };
         let mut head = self.head;
-        let mut entries = Vec::with_capacity(events.len());
+        let mut entries = Vec::with_capacity(accepted.len());
+        let mut facts: Vec<(EventId, u64, EventFacts)> = Vec::with_capacity(accepted.len());
+        let mut state = self.state.clone();
+        let mut superseded_in_store = Vec::new();
         let mut seen = HashSet::new();
-        for ev in events {
+        for (ev, change) in accepted {
             let id = ev.id();
             if !seen.insert(id) || self.log.contains_key(id_key(&id))? {
                 return Err(StoreError::Duplicate(id));
@@ -314,7 +454,35 @@ impl Store {
                 &author_key(&body.author, body.seq)[..],
                 &head.size.to_be_bytes()[..],
             );
-            batch.insert(&id_key(&id)[..], &head.size.to_be_bytes()[..]);
+            if let Some(e) = change.election {
+                batch.insert(ELECTION_KEY, state::encode_election(&e));
+                state.election = Some(e);
+            }
+            for (k, st) in change.keys {
+                batch.insert(&key32(KEY_STATE, k.as_bytes())[..], state::encode_key(&st));
+                state.keys.insert(k, st);
+            }
+            if let Some((cid, st)) = change.complaint {
+                batch.insert(
+                    &key32(COMPLAINT, cid.as_bytes())[..],
+                    state::encode_complaint(&st),
+                );
+                state.complaints.insert(cid, st);
+            }
+            let (author, seq) = change.chain;
+            batch.insert(
+                &key32(CHAIN, author.as_bytes())[..],
+                &state::encode_chain(seq, &id)[..],
+            );
+            state.chains.insert(author, (seq, id));
+            if let Some(old) = change.supersedes {
+                match facts.iter_mut().find(|(fid, _, _)| *fid == old) {
+                    Some((_, _, f)) => f.superseded = true,
+                    None => superseded_in_store.push(old),
+                }
+            }
+            facts.push((id, head.size, change.facts));
+
             let entry = Entry::new(LogIndex(head.size), head.chain, ev.into_event());
             let leaf = entry.chain_hash();
             let hashes = merkle::hashes_to_store(head.size, leaf, &pending)?;
@@ -323,6 +491,16 @@ impl Store {
             head.size += 1;
             head.chain = leaf;
             entries.push(entry);
+        }
+        for old in superseded_in_store {
+            let (index, mut f) = self.facts(&old)?.ok_or_else(|| {
+                self.inconsistent(format!("superseded event {old} is not stored"))
+            })?;
+            f.superseded = true;
+            batch.insert(&id_key(&old)[..], state::encode_facts(index, &f));
+        }
+        for (id, index, f) in &facts {
+            batch.insert(&id_key(id)[..], state::encode_facts(*index, f));
         }
         let record: Vec<u8> = pending.new.iter().flat_map(|h| h.0).collect();
         batch.insert(&key(HASH, pending.base)[..], record);
@@ -334,12 +512,24 @@ impl Store {
         let started = Instant::now();
         self.sync()?;
         self.head = head;
+        state.cursor = cursor;
+        self.state = state;
         Ok(Appended {
             entries,
             head,
             checkpoint,
             sync_time: started.elapsed(),
         })
+    }
+
+    /// The stored facts of event `id` and its entry index.
+    fn facts(&self, id: &EventId) -> Result<Option<(u64, EventFacts)>, StoreError> {
+        match self.log.get(id_key(id))? {
+            None => Ok(None),
+            Some(v) => state::decode_facts(&v).map(Some).ok_or_else(|| {
+                self.inconsistent(format!("the index record of event {id} is damaged"))
+            }),
+        }
     }
 
     /// Makes everything written so far durable: sled's flush, then an fsync of
@@ -405,11 +595,7 @@ impl Store {
 
     /// The index of the entry holding event `id`.
     pub fn index_of(&self, id: &EventId) -> Result<Option<LogIndex>, StoreError> {
-        Ok(self
-            .log
-            .get(id_key(id))?
-            .and_then(|v| be_u64(&v))
-            .map(LogIndex))
+        Ok(self.facts(id)?.map(|(i, _)| LogIndex(i)))
     }
 
     /// The index of the entry holding `author`'s event number `seq`.
@@ -486,6 +672,29 @@ impl Store {
         Some(Hash(
             bytes.try_into().expect("invariant: slice is 32 bytes"),
         ))
+    }
+}
+
+impl LogView for Store {
+    fn size(&self) -> u64 {
+        self.head.size
+    }
+    fn election(&self) -> Option<&ElectionRoot> {
+        self.state.election.as_ref()
+    }
+    fn key(&self, key: &PublicKey) -> Option<KeyState> {
+        self.state.keys.get(key).cloned()
+    }
+    fn chain_head(&self, author: &PublicKey) -> Option<(Seq, EventId)> {
+        self.state.chains.get(author).copied()
+    }
+    fn event(&self, id: &EventId) -> Result<Option<EventFacts>, ViewError> {
+        self.facts(id)
+            .map(|f| f.map(|(_, f)| f))
+            .map_err(|e| ViewError(e.to_string()))
+    }
+    fn complaint(&self, id: &EventId) -> Option<ComplaintState> {
+        self.state.complaints.get(id).cloned()
     }
 }
 

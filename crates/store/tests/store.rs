@@ -5,13 +5,21 @@ use tallylog_core::entry::GENESIS_PREV;
 use tallylog_core::event::{Payload, VerifiedEvent};
 use tallylog_core::keys::test_key;
 use tallylog_core::merkle::{self, MemoryTree};
-use tallylog_core::publisher::Publisher;
+use tallylog_core::publisher::{ChainState, Publisher};
+use tallylog_core::rules::{LogView, Overlay};
 use tallylog_core::sample;
 use tallylog_core::types::{LogIndex, Seq};
 use tallylog_store::{Store, StoreError};
 
-fn results(key: u32, n: u64) -> Vec<VerifiedEvent> {
-    let mut p = Publisher::new(test_key(key), sample::ELECTION.parse().unwrap());
+/// `n` more result forms by the sample's authority, continuing its chain in `store`.
+fn results(store: &Store, n: u64) -> Vec<VerifiedEvent> {
+    let key = test_key(sample::AUTHORITY_KEY);
+    let (seq, last) = store.chain_head(&key.verifying_key().into()).unwrap();
+    let chain = ChainState {
+        seq: seq.0,
+        last: Some(last),
+    };
+    let mut p = Publisher::resume(key, sample::ELECTION.parse().unwrap(), chain);
     (0..n)
         .map(|i| {
             let form = sample::form("02/01/01/0001", 700, [i, 2 * i, 3], 0);
@@ -39,7 +47,7 @@ fn appended_batches_survive_reopening_and_prove_themselves() {
         while !rest.is_empty() {
             let batch: Vec<_> = rest.drain(..n.min(rest.len())).collect();
             let before = store.head().size;
-            let appended = store.append(batch, &signer).unwrap();
+            let appended = store.append_checked(batch, &signer).unwrap();
             for (i, e) in appended.entries.iter().enumerate() {
                 assert_eq!(e.index(), LogIndex(before + i as u64));
                 reference.push(e.chain_hash());
@@ -106,20 +114,28 @@ fn a_duplicate_event_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let signer = sample::log_signer();
     let mut store = Store::open(dir.path()).unwrap();
-    let evs = results(10, 5);
-    store.append(evs[..3].to_vec(), &signer).unwrap();
+    store.append_checked(sample::events(), &signer).unwrap();
+    let evs = results(&store, 5);
+    store.append_checked(evs[..3].to_vec(), &signer).unwrap();
     let head = store.head();
+    // Judged by the rules, a replayed event reuses a sequence number...
     let err = store
-        .append(vec![evs[3].clone(), evs[1].clone()], &signer)
+        .append_checked(vec![evs[3].clone(), evs[1].clone()], &signer)
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Rejected { index: 1, rejection } if rejection.code() == "replayed_seq"),
+        "{err}"
+    );
+    // ...and the store itself refuses an event id it already holds, whatever
+    // change it is handed with it.
+    let change = Overlay::on(&store).accept(&evs[3]).unwrap();
+    let err = store
+        .append(vec![(evs[1].clone(), change)], store.cursor(), &signer)
         .unwrap_err();
     assert!(
         matches!(err, StoreError::Duplicate(id) if id == evs[1].id()),
         "{err}"
     );
-    let err = store
-        .append(vec![evs[4].clone(), evs[4].clone()], &signer)
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Duplicate(_)), "{err}");
     assert_eq!(store.head(), head);
     drop(store);
     assert_eq!(Store::open(dir.path()).unwrap().head(), head);
@@ -130,9 +146,14 @@ fn a_duplicate_event_is_refused_and_changes_nothing() {
 fn damage(f: impl FnOnce(&sled::Tree)) -> String {
     let dir = tempfile::tempdir().unwrap();
     {
+        // The sample election, then two batches of six results: 40 entries.
         let mut store = Store::open(dir.path()).unwrap();
-        store.append(results(11, 6), &sample::log_signer()).unwrap();
-        store.append(results(12, 6), &sample::log_signer()).unwrap();
+        let signer = sample::log_signer();
+        store.append_checked(sample::events(), &signer).unwrap();
+        let more = results(&store, 12);
+        store.append_checked(more[..6].to_vec(), &signer).unwrap();
+        store.append_checked(more[6..].to_vec(), &signer).unwrap();
+        assert_eq!(store.head().size, 40);
     }
     {
         let db = sled::open(dir.path()).unwrap();
@@ -155,19 +176,19 @@ fn entry_key(i: u64) -> Vec<u8> {
 #[test]
 fn a_damaged_store_is_refused_with_a_reason() {
     let msg = damage(|t| {
-        t.remove(entry_key(11)).unwrap();
+        t.remove(entry_key(39)).unwrap();
     });
-    assert!(msg.contains("last entry 11 is missing"), "{msg}");
+    assert!(msg.contains("last entry 39 is missing"), "{msg}");
 
     let msg = damage(|t| {
         let e = t.get(entry_key(3)).unwrap().unwrap();
-        t.insert(entry_key(12), e).unwrap();
+        t.insert(entry_key(40), e).unwrap();
     });
     assert!(msg.contains("beyond the head"), "{msg}");
 
     let msg = damage(|t| {
-        let e = t.get(entry_key(10)).unwrap().unwrap();
-        t.insert(entry_key(11), e).unwrap();
+        let e = t.get(entry_key(38)).unwrap().unwrap();
+        t.insert(entry_key(39), e).unwrap();
     });
     assert!(msg.contains("does not hash to the head"), "{msg}");
 
@@ -177,11 +198,11 @@ fn a_damaged_store_is_refused_with_a_reason() {
     assert!(msg.contains("head record is damaged"), "{msg}");
 
     let msg = damage(|t| {
-        // Overwrite the stored hash of the subtree of entries 0..8, which the
-        // root of 12 entries is built from. (Hashes off that path are checked
+        // Overwrite the stored hash of the subtree of entries 0..32, which the
+        // root of 40 entries is built from. (Hashes off that path are checked
         // by the auditor, which recomputes every one.) Hashes are stored as one
         // record per batch, keyed by the first stored hash index it holds.
-        let target = merkle::stored_hash_index(3, 0);
+        let target = merkle::stored_hash_index(5, 0);
         let (k, v) = t
             .scan_prefix(b"h")
             .map(Result::unwrap)
@@ -202,7 +223,7 @@ fn a_damaged_store_is_refused_with_a_reason() {
         t.remove(k).unwrap();
     });
     assert!(
-        msg.contains("Merkle hashes are stored, but a log of 12 entries has"),
+        msg.contains("Merkle hashes are stored, but a log of 40 entries has"),
         "{msg}"
     );
 }
