@@ -10,6 +10,7 @@
 //! - [`checkpoint`]: signed checkpoints (c2sp tlog-checkpoint, signed-note).
 //! - [`publisher`]: a key and its own chain, for whoever signs events.
 //! - [`sample`]: a small deterministic election for tests, vectors and docs.
+//! - [`receipt`]: receipts (c2sp tlog-proof) and the ledger's replies.
 //! - [`rules`]: the validation rules that decide acceptance, as a pure function
 //!   of the log so far and the next event.
 //!
@@ -24,6 +25,7 @@ pub mod json;
 pub mod keys;
 pub mod merkle;
 pub mod publisher;
+pub mod receipt;
 pub mod rules;
 pub mod sample;
 pub mod types;
