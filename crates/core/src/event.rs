@@ -666,6 +666,24 @@ impl SignedEvent {
         }
     }
 
+    /// As [`verify`](Self::verify), with the author's point already decoded
+    /// (a verifier that sees one key many times decodes it once). `point` must
+    /// be the decoding of the author's key; a mismatch is a bad signature.
+    pub fn verify_with(
+        self,
+        point: &ed25519_dalek::VerifyingKey,
+    ) -> Result<VerifiedEvent, EventError> {
+        let ok = point.as_bytes() == self.body.author.as_bytes()
+            && point
+                .verify_strict(&self.signing_preimage(), &self.sig.to_dalek())
+                .is_ok();
+        if ok {
+            Ok(VerifiedEvent(self))
+        } else {
+            Err(EventError::BadSignature)
+        }
+    }
+
     /// Decodes and verifies in one step.
     pub fn decode_verified(bytes: &[u8]) -> Result<VerifiedEvent, EventError> {
         SignedEvent::decode(bytes)?.verify()

@@ -98,7 +98,9 @@ impl Receipt {
         if index.is_empty() || (index.len() > 1 && index.starts_with('0')) {
             return Err(bad("the index is not a canonical decimal"));
         }
-        let index: u64 = index.parse().map_err(|_| bad("the index is not a number"))?;
+        let index: u64 = index
+            .parse()
+            .map_err(|_| bad("the index is not a number"))?;
         let proof = lines.map(hash).collect::<Result<Vec<_>, _>>()?;
         Ok(Receipt {
             index: LogIndex(index),

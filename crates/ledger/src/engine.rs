@@ -1,0 +1,292 @@
+//! The ledger's judgement of a batch of submissions, with no async and no NATS:
+//! decode and verify (on both cores), judge in intake order against the store
+//! plus the batch so far, append the accepted events in one durable batch, and
+//! build the replies. Whether a submission is accepted, and where, depends only
+//! on the log and the submissions before it, never on timing or configuration
+//! other than the log's own identity.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ed25519_dalek::VerifyingKey;
+use tallylog_core::checkpoint::LogSigner;
+use tallylog_core::event::{EventError, Payload, SignedEvent, VerifiedEvent};
+use tallylog_core::receipt::{Receipt, Reply};
+use tallylog_core::rules::{CheckError, Overlay};
+use tallylog_core::types::{ElectionId, EventId, LogIndex, PublicKey};
+use tallylog_store::{Head, Store};
+
+use crate::LedgerError;
+
+/// One message from the intake stream.
+pub struct Submission {
+    /// Its intake stream sequence number.
+    pub seq: u64,
+    pub payload: Bytes,
+    /// Where the publisher wants the reply, if anywhere.
+    pub reply_to: Option<String>,
+}
+
+/// What judging a batch produced.
+pub struct Judged {
+    /// Replies to send, now that the batch is durable.
+    pub replies: Vec<(String, Reply)>,
+    pub head: Head,
+    pub accepted: usize,
+    pub duplicates: usize,
+    /// Reason codes of the rejections, one per rejected submission.
+    pub rejected: Vec<&'static str>,
+    pub sync_time: Duration,
+    pub judge_time: Duration,
+}
+
+enum Verdict {
+    /// Appended in this batch as its `n`-th accepted event.
+    Accepted(usize),
+    /// Already in the log, at this index or in this batch.
+    Duplicate(Option<LogIndex>, Option<usize>),
+    Rejected {
+        id: Option<EventId>,
+        code: &'static str,
+        message: String,
+    },
+}
+
+pub struct Engine {
+    store: Arc<RwLock<Store>>,
+    signer: LogSigner,
+    election: ElectionId,
+    /// Decoded author keys: decoding a point costs a field inversion, and a
+    /// handful of publishers sign millions of events.
+    points: HashMap<PublicKey, VerifyingKey>,
+}
+
+/// Keys kept decoded at most; beyond this the cache starts again (bounded memory
+/// whatever the number of keys registered).
+const MAX_CACHED_KEYS: usize = 100_000;
+
+impl Engine {
+    pub fn new(store: Arc<RwLock<Store>>, signer: LogSigner, election: ElectionId) -> Engine {
+        Engine {
+            store,
+            signer,
+            election,
+            points: HashMap::new(),
+        }
+    }
+
+    /// Decodes and verifies every payload, on two threads for large batches.
+    fn decode_all(&mut self, batch: &[Submission]) -> Vec<Result<VerifiedEvent, EventError>> {
+        let cache = &self.points;
+        let work = |subs: &[Submission]| -> Vec<(Result<VerifiedEvent, EventError>, Option<VerifyingKey>)> {
+            subs.iter()
+                .map(|s| {
+                    let ev = match SignedEvent::decode(&s.payload) {
+                        Ok(ev) => ev,
+                        Err(e) => return (Err(e), None),
+                    };
+                    let author = ev.body().author;
+                    match cache.get(&author) {
+                        Some(p) => (ev.verify_with(p), None),
+                        None => match author.point() {
+                            Some(p) => (ev.verify_with(&p), Some(p)),
+                            None => (Err(EventError::BadSignature), None),
+                        },
+                    }
+                })
+                .collect()
+        };
+        let results = if batch.len() >= 64 {
+            let (a, b) = batch.split_at(batch.len() / 2);
+            std::thread::scope(|s| {
+                let second = s.spawn(|| work(b));
+                let mut first = work(a);
+                first.extend(second.join().expect("invariant: decoding does not panic"));
+                first
+            })
+        } else {
+            work(batch)
+        };
+        if self.points.len() > MAX_CACHED_KEYS {
+            self.points.clear();
+        }
+        results
+            .into_iter()
+            .map(|(r, point)| {
+                if let (Ok(ev), Some(p)) = (&r, point) {
+                    self.points.insert(ev.body().author, p);
+                }
+                r
+            })
+            .collect()
+    }
+
+    /// Judges `batch` (in intake order), appends what is accepted durably, and
+    /// returns the replies to send.
+    pub fn judge(&mut self, batch: Vec<Submission>) -> Result<Judged, LedgerError> {
+        let started = Instant::now();
+        let decoded = self.decode_all(&batch);
+        let last_seq = batch.last().map(|s| s.seq).unwrap_or(0);
+
+        let store = self
+            .store
+            .read()
+            .expect("invariant: the store lock is not poisoned");
+        let mut overlay = Overlay::on(&*store);
+        let mut accepted: Vec<(VerifiedEvent, tallylog_core::rules::Change)> = Vec::new();
+        let mut in_batch: HashMap<EventId, usize> = HashMap::new();
+        let mut verdicts = Vec::with_capacity(batch.len());
+        for result in decoded {
+            let ev = match result {
+                Ok(ev) => ev,
+                Err(e) => {
+                    verdicts.push(Verdict::Rejected {
+                        id: None,
+                        code: e.code(),
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let id = ev.id();
+            if let Some(&n) = in_batch.get(&id) {
+                verdicts.push(Verdict::Duplicate(None, Some(n)));
+                continue;
+            }
+            if let Some(index) = store.index_of(&id)? {
+                verdicts.push(Verdict::Duplicate(Some(index), None));
+                continue;
+            }
+            if let Some((code, message)) = self.ledger_rules(&ev) {
+                verdicts.push(Verdict::Rejected {
+                    id: Some(id),
+                    code,
+                    message,
+                });
+                continue;
+            }
+            match overlay.accept(&ev) {
+                Ok(change) => {
+                    in_batch.insert(id, accepted.len());
+                    verdicts.push(Verdict::Accepted(accepted.len()));
+                    accepted.push((ev, change));
+                }
+                Err(CheckError::Rejected(r)) => verdicts.push(Verdict::Rejected {
+                    id: Some(id),
+                    code: r.code(),
+                    message: r.to_string(),
+                }),
+                Err(e) => return Err(LedgerError::Store(e.to_string())),
+            }
+        }
+        drop(overlay);
+        drop(store);
+        let judge_time = started.elapsed();
+
+        let n_accepted = accepted.len();
+        let mut store = self
+            .store
+            .write()
+            .expect("invariant: the store lock is not poisoned");
+        let appended = store.append(accepted, last_seq, &self.signer)?;
+        let store = std::sync::RwLockWriteGuard::downgrade(store);
+
+        let mut replies = Vec::new();
+        let mut rejected = Vec::new();
+        let mut duplicates = 0;
+        let first_new = appended.head.size - n_accepted as u64;
+        for (sub, verdict) in batch.iter().zip(verdicts) {
+            let reply = match verdict {
+                Verdict::Accepted(n) => Some(receipt_for(&store, LogIndex(first_new + n as u64))?),
+                Verdict::Duplicate(index, n) => {
+                    duplicates += 1;
+                    let index = index.unwrap_or_else(|| {
+                        LogIndex(first_new + n.expect("invariant: a duplicate has an index") as u64)
+                    });
+                    Some(receipt_for(&store, index)?)
+                }
+                Verdict::Rejected { id, code, message } => {
+                    rejected.push(code);
+                    Some(Reply::Rejected {
+                        id,
+                        code: code.to_owned(),
+                        message,
+                    })
+                }
+            };
+            if let (Some(to), Some(reply)) = (&sub.reply_to, reply) {
+                replies.push((to.clone(), reply));
+            }
+        }
+        Ok(Judged {
+            replies,
+            head: appended.head,
+            accepted: n_accepted,
+            duplicates,
+            rejected,
+            sync_time: appended.sync_time,
+            judge_time,
+        })
+    }
+
+    /// Rules that depend on which log this ledger is: the election it serves
+    /// and, for the definition, the log identity it must name.
+    fn ledger_rules(&self, ev: &VerifiedEvent) -> Option<(&'static str, String)> {
+        let body = ev.body();
+        if body.election != self.election {
+            return Some((
+                "wrong_election",
+                format!(
+                    "event is for election {}, this ledger serves {}",
+                    body.election, self.election
+                ),
+            ));
+        }
+        if let Payload::Election(def) = &body.payload {
+            if def.log.origin.as_str() != self.signer.origin()
+                || def.log.key != self.signer.public_key()
+            {
+                return Some((
+                    "wrong_log",
+                    format!(
+                        "the definition names log {} with key {}, this ledger is {} with key {}",
+                        def.log.origin,
+                        def.log.key,
+                        self.signer.origin(),
+                        self.signer.public_key()
+                    ),
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// The receipt for entry `index`, proven against the latest checkpoint.
+pub fn receipt_for(store: &Store, index: LogIndex) -> Result<Reply, LedgerError> {
+    let entry = store
+        .entry(index)?
+        .ok_or_else(|| LedgerError::Store(format!("entry {index} vanished")))?;
+    let head = store.head();
+    let receipt = Receipt {
+        index,
+        prev: entry.prev(),
+        proof: store.inclusion_proof(index.0, head.size)?,
+        checkpoint: store.checkpoint()?.unwrap_or_default(),
+    };
+    Ok(Reply::Accepted {
+        id: entry.event().id(),
+        index: index.0,
+        receipt: receipt.encode(),
+    })
+}
+
+/// The reply to a receipt lookup for `id`.
+pub fn lookup(store: &Store, id: EventId) -> Result<Reply, LedgerError> {
+    match store.index_of(&id)? {
+        Some(index) => receipt_for(store, index),
+        None => Ok(Reply::Unknown { id }),
+    }
+}

@@ -1,0 +1,406 @@
+//! The ledger: the one writer of an election's log.
+//!
+//! It reads submissions from the election's JetStream intake stream in order,
+//! judges each (strict decoding, `verify_strict`, the rules of `core::rules`, and
+//! the log's own identity), appends the accepted ones to the sled store in one
+//! atomic, fsynced batch, and only then replies to the publishers with receipts
+//! (or reasons for rejection) and copies the new entries to the log stream.
+//!
+//! - [`engine`]: judging and appending a batch (synchronous, no NATS).
+//! - [`republish`]: the log stream follower, gap-free and exactly once.
+//!
+//! Where it reads: the store records the intake sequence of the last submission
+//! judged, in the same batch as the entries, so on every start the ledger
+//! (re)creates its consumer from the next one. The consumer acknowledges
+//! nothing; the store is the only cursor, and a gap in delivered sequence
+//! numbers makes the ledger re-read from the cursor.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer};
+use ed25519_dalek::SigningKey;
+use futures::StreamExt;
+use serde::Serialize;
+use tallylog_core::checkpoint::LogSigner;
+use tallylog_core::receipt::Reply;
+use tallylog_core::types::{ElectionId, EventId, LogIndex, Origin};
+use tallylog_nats::{Names, REPLY_TO};
+use tallylog_store::{Store, StoreError};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub mod engine;
+pub mod republish;
+
+use engine::{Engine, Submission};
+
+/// Everything the ledger needs, passed explicitly.
+pub struct Config {
+    pub nats_url: String,
+    pub election: ElectionId,
+    /// The store lives here.
+    pub data_dir: PathBuf,
+    /// The log's checkpoint signing key and origin, as the election definition
+    /// names them.
+    pub log_key: SigningKey,
+    pub origin: Origin,
+    /// Submissions judged and appended together at most (group commit).
+    pub max_batch: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    #[error("NATS: {0}")]
+    Nats(String),
+    #[error("the store: {0}")]
+    Store(String),
+    #[error("the log identity: {0}")]
+    Identity(String),
+}
+
+impl From<StoreError> for LedgerError {
+    fn from(e: StoreError) -> Self {
+        LedgerError::Store(e.to_string())
+    }
+}
+
+/// Counters a person or a dashboard can read (`tallylog.E.stats`).
+#[derive(Default, Serialize)]
+pub struct Metrics {
+    pub accepted: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub rejected: AtomicU64,
+    pub batches: AtomicU64,
+    pub largest_batch: AtomicU64,
+    /// Total and worst time spent making batches durable, microseconds.
+    pub sync_us_total: AtomicU64,
+    pub sync_us_max: AtomicU64,
+    pub log_size: AtomicU64,
+    #[serde(serialize_with = "serialize_reasons")]
+    pub rejected_by_reason: Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+fn serialize_reasons<S: serde::Serializer>(
+    m: &Mutex<std::collections::BTreeMap<String, u64>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    m.lock().expect("lock").serialize(s)
+}
+
+/// Runs the ledger until `shutdown` is cancelled. Every batch whose replies
+/// were sent is durable; on shutdown the batch in hand is finished first.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), LedgerError> {
+    let names = Names::new(config.election.clone());
+    let signer = LogSigner::new(config.origin.as_str(), config.log_key.clone())
+        .map_err(|e| LedgerError::Identity(e.to_string()))?;
+    let dir = config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+        .await
+        .expect("invariant: opening the store does not panic")?;
+    if let Some(e) = tallylog_core::rules::LogView::election(&store) {
+        if e.id != config.election {
+            return Err(LedgerError::Identity(format!(
+                "the store at {} holds election {}, not {}",
+                config.data_dir.display(),
+                e.id,
+                config.election
+            )));
+        }
+        if e.def.log.key != signer.public_key() || e.def.log.origin.as_str() != signer.origin() {
+            return Err(LedgerError::Identity(format!(
+                "the election definition names log {} with key {}, but this ledger was given {} with key {}",
+                e.def.log.origin,
+                e.def.log.key,
+                signer.origin(),
+                signer.public_key()
+            )));
+        }
+    }
+    let store = Arc::new(RwLock::new(store));
+    let head_size = store.read().expect("lock").head().size;
+    tracing::info!(election = %config.election, size = head_size, "ledger starting");
+
+    let client = async_nats::ConnectOptions::new()
+        .name("tallylog-ledger")
+        .connect(&config.nats_url)
+        .await
+        .map_err(|e| LedgerError::Nats(format!("connecting to {}: {e}", config.nats_url)))?;
+    let js = jetstream::new(client.clone());
+    let (intake, _log) = tallylog_nats::ensure_streams(&js, &names)
+        .await
+        .map_err(|e| LedgerError::Nats(e.to_string()))?;
+
+    let metrics = Arc::new(Metrics::default());
+    metrics.log_size.store(head_size, Ordering::Relaxed);
+    let (head_tx, head_rx) = watch::channel(head_size);
+    let tracker = TaskTracker::new();
+    let stop_helpers = CancellationToken::new();
+
+    tracker.spawn(
+        republish::Republisher {
+            js: js.clone(),
+            names: names.clone(),
+            store: store.clone(),
+            head: head_rx,
+            regions: Default::default(),
+        }
+        .run(stop_helpers.clone()),
+    );
+    tracker.spawn(serve_lookups(
+        client.clone(),
+        names.clone(),
+        store.clone(),
+        metrics.clone(),
+        stop_helpers.clone(),
+    ));
+
+    let mut engine = Some(Engine::new(store.clone(), signer, config.election.clone()));
+    let result = async {
+        let mut expected = store.read().expect("lock").cursor() + 1;
+        'consumer: loop {
+            let consumer = recreate_consumer(&intake, &names, expected).await?;
+            let mut messages = consumer
+                .stream()
+                .max_messages_per_batch(config.max_batch)
+                .heartbeat(Duration::from_secs(5))
+                .messages()
+                .await
+                .map_err(|e| LedgerError::Nats(format!("pulling submissions: {e}")))?;
+            loop {
+                // Wait for one submission, then take whatever else has already
+                // arrived, up to a batch: no added latency when idle, large
+                // batches (one fsync for many events) under load.
+                let first = tokio::select! {
+                    m = messages.next() => m,
+                    _ = shutdown.cancelled() => return Ok(()),
+                };
+                let mut batch = Vec::new();
+                let mut next = first;
+                loop {
+                    match next {
+                        None => {
+                            tracing::warn!("the submission stream ended; re-reading from the cursor");
+                            continue 'consumer;
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "pulling submissions failed; re-reading from the cursor");
+                            if batch.is_empty() {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                continue 'consumer;
+                            }
+                            break;
+                        }
+                        Some(Ok(msg)) => {
+                            let seq = match msg.info() {
+                                Ok(info) => info.stream_sequence,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "a submission without stream metadata");
+                                    continue 'consumer;
+                                }
+                            };
+                            if seq < expected {
+                                // Delivered twice; already judged.
+                            } else if seq > expected {
+                                tracing::warn!(expected, got = seq, "a gap in delivered submissions; re-reading from the cursor");
+                                if batch.is_empty() {
+                                    continue 'consumer;
+                                }
+                                break;
+                            } else {
+                                expected += 1;
+                                let reply_to = msg
+                                    .headers
+                                    .as_ref()
+                                    .and_then(|h| h.get(REPLY_TO))
+                                    .map(|v| v.as_str().to_owned());
+                                batch.push(Submission {
+                                    seq,
+                                    payload: msg.payload.clone(),
+                                    reply_to,
+                                });
+                            }
+                        }
+                    }
+                    if batch.len() >= config.max_batch {
+                        break;
+                    }
+                    match futures::FutureExt::now_or_never(messages.next()) {
+                        Some(m) => next = m,
+                        None => break,
+                    }
+                }
+                if batch.is_empty() {
+                    continue;
+                }
+                let size = batch.len();
+                let mut eng = engine.take().expect("invariant: the engine is back after each batch");
+                let (eng, judged) = tokio::task::spawn_blocking(move || {
+                    let r = eng.judge(batch);
+                    (eng, r)
+                })
+                .await
+                .expect("invariant: judging does not panic");
+                engine = Some(eng);
+                let judged = judged?;
+                for (to, reply) in &judged.replies {
+                    let body = serde_json::to_vec(reply).expect("invariant: replies serialise");
+                    if let Err(e) = client.publish(to.clone(), body.into()).await {
+                        // The entry is durable; the publisher can ask again.
+                        tracing::warn!(error = %e, "sending a reply failed");
+                    }
+                }
+                let _ = client.flush().await;
+                record(&metrics, size, &judged);
+                let _ = head_tx.send(judged.head.size);
+                tracing::debug!(
+                    size = judged.head.size,
+                    batch = size,
+                    accepted = judged.accepted,
+                    rejected = judged.rejected.len(),
+                    judge_ms = judged.judge_time.as_secs_f64() * 1e3,
+                    sync_ms = judged.sync_time.as_secs_f64() * 1e3,
+                    "batch appended"
+                );
+            }
+        }
+    }
+    .await;
+    stop_helpers.cancel();
+    drop(head_tx);
+    tracker.close();
+    tracker.wait().await;
+    let _ = client.flush().await;
+    tracing::info!("ledger stopped");
+    result
+}
+
+fn record(m: &Metrics, batch: usize, j: &engine::Judged) {
+    m.accepted.fetch_add(j.accepted as u64, Ordering::Relaxed);
+    m.duplicates
+        .fetch_add(j.duplicates as u64, Ordering::Relaxed);
+    m.rejected
+        .fetch_add(j.rejected.len() as u64, Ordering::Relaxed);
+    m.batches.fetch_add(1, Ordering::Relaxed);
+    m.largest_batch.fetch_max(batch as u64, Ordering::Relaxed);
+    let us = j.sync_time.as_micros() as u64;
+    m.sync_us_total.fetch_add(us, Ordering::Relaxed);
+    m.sync_us_max.fetch_max(us, Ordering::Relaxed);
+    m.log_size.store(j.head.size, Ordering::Relaxed);
+    if !j.rejected.is_empty() {
+        let mut by = m.rejected_by_reason.lock().expect("lock");
+        for code in &j.rejected {
+            *by.entry((*code).to_owned()).or_default() += 1;
+        }
+    }
+}
+
+/// Deletes and recreates the ledger's consumer so that it starts at `from`.
+async fn recreate_consumer(
+    intake: &jetstream::stream::Stream,
+    names: &Names,
+    from: u64,
+) -> Result<consumer::PullConsumer, LedgerError> {
+    let _ = intake.delete_consumer("ledger").await;
+    intake
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("ledger".to_owned()),
+            description: Some("tallylog ledger; its position is kept in the store".to_owned()),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            },
+            ack_policy: consumer::AckPolicy::None,
+            filter_subject: names.submit_all(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| LedgerError::Nats(format!("creating the intake consumer: {e}")))
+}
+
+/// Answers receipt lookups, entry reads and stats requests.
+async fn serve_lookups(
+    client: async_nats::Client,
+    names: Names,
+    store: Arc<RwLock<Store>>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(), LedgerError> {
+    let sub = |s: String| {
+        let client = client.clone();
+        async move {
+            client
+                .subscribe(s.clone())
+                .await
+                .map_err(|e| LedgerError::Nats(format!("subscribing to {s}: {e}")))
+        }
+    };
+    let mut receipts = sub(names.receipt()).await?;
+    let mut entries = sub(names.entry()).await?;
+    let stats_subject = format!("tallylog.{}.stats", names.election());
+    let mut stats = sub(stats_subject).await?;
+    loop {
+        let (msg, what) = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            Some(m) = receipts.next() => (m, 0),
+            Some(m) = entries.next() => (m, 1),
+            Some(m) = stats.next() => (m, 2),
+            else => return Ok(()),
+        };
+        let Some(reply_to) = msg.reply.clone() else {
+            continue;
+        };
+        let started = Instant::now();
+        let body: Vec<u8> = match what {
+            0 => {
+                let text = String::from_utf8_lossy(&msg.payload).trim().to_owned();
+                match text.parse::<EventId>() {
+                    Err(e) => serde_json::to_vec(&Reply::Rejected {
+                        id: None,
+                        code: "invalid_value".to_owned(),
+                        message: format!("a receipt request carries one event id: {e}"),
+                    }),
+                    Ok(id) => {
+                        let store = store.clone();
+                        let reply = tokio::task::spawn_blocking(move || {
+                            engine::lookup(&store.read().expect("lock"), id)
+                        })
+                        .await
+                        .expect("invariant: lookups do not panic")?;
+                        serde_json::to_vec(&reply)
+                    }
+                }
+                .expect("invariant: replies serialise")
+            }
+            1 => {
+                let text = String::from_utf8_lossy(&msg.payload).trim().to_owned();
+                match text.parse::<u64>() {
+                    Err(_) => b"error: an entry request carries one decimal index".to_vec(),
+                    Ok(i) => {
+                        let store = store.clone();
+                        let entry = tokio::task::spawn_blocking(move || {
+                            store.read().expect("lock").entry(LogIndex(i))
+                        })
+                        .await
+                        .expect("invariant: reads do not panic")?;
+                        match entry {
+                            Some(e) => e.bytes().to_vec(),
+                            None => format!("error: no entry {i}").into_bytes(),
+                        }
+                    }
+                }
+            }
+            _ => serde_json::to_vec(&*metrics).expect("invariant: metrics serialise"),
+        };
+        if let Err(e) = client.publish(reply_to, body.into()).await {
+            tracing::warn!(error = %e, "answering a lookup failed");
+        }
+        tracing::trace!(
+            took_us = started.elapsed().as_micros() as u64,
+            "lookup answered"
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Copies the log into the log stream, gap-free and exactly once.
+//!
+//! Entry `i` is published with `Nats-Msg-Id: i` and
+//! `Nats-Expected-Last-Sequence: i`, so the server stores it only as stream
+//! message `i + 1`: a gap or a duplicate is refused by the server itself. The
+//! republisher follows the store's head, keeps many publishes in flight, and
+//! after any error (or a restart, or a crash of either side) asks the stream how
+//! far it got and resumes from there.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishAckFuture};
+use async_nats::HeaderMap;
+use tallylog_core::entry::Entry;
+use tallylog_core::event::Payload;
+use tallylog_core::types::{EventId, LogIndex, RegionCode};
+use tallylog_nats::Names;
+use tallylog_store::Store;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::LedgerError;
+
+/// Publishes in flight at most (the measured knee of JetStream throughput).
+const IN_FLIGHT: usize = 256;
+
+pub struct Republisher {
+    pub js: jetstream::Context,
+    pub names: Names,
+    pub store: Arc<RwLock<Store>>,
+    pub head: watch::Receiver<u64>,
+    /// Regions of filed complaints, so their later steps go to the same subject.
+    pub regions: HashMap<EventId, Option<RegionCode>>,
+}
+
+impl Republisher {
+    /// Runs until `shutdown`, then publishes what the store holds and returns.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), LedgerError> {
+        loop {
+            let target = *self.head.borrow_and_update();
+            match self.catch_up(target).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "republishing failed; resuming from the stream's position");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            }
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            tokio::select! {
+                changed = self.head.changed() => {
+                    if changed.is_err() {
+                        // The ledger loop has ended; publish what is left and stop.
+                        let target = *self.head.borrow();
+                        return self.catch_up(target).await;
+                    }
+                }
+                _ = shutdown.cancelled() => {
+                    let target = *self.head.borrow();
+                    return self.catch_up(target).await;
+                }
+            }
+        }
+    }
+
+    /// Publishes entries until the stream holds `target` of them.
+    async fn catch_up(&mut self, target: u64) -> Result<(), LedgerError> {
+        let mut stream = self
+            .js
+            .get_stream(self.names.log_stream())
+            .await
+            .map_err(|e| LedgerError::Nats(format!("opening the log stream: {e}")))?;
+        let mut next = stream
+            .info()
+            .await
+            .map_err(|e| LedgerError::Nats(format!("reading the log stream's state: {e}")))?
+            .state
+            .last_sequence;
+        if next > target {
+            return Err(LedgerError::Store(format!(
+                "the log stream holds {next} entries but the store only {target}: \
+                 the stream belongs to another log, or the store was rolled back"
+            )));
+        }
+        let mut pending: VecDeque<(u64, PublishAckFuture)> = VecDeque::new();
+        while next < target || !pending.is_empty() {
+            while next < target && pending.len() < IN_FLIGHT {
+                let entry = {
+                    let store = self.store.clone();
+                    tokio::task::spawn_blocking(move || {
+                        store.read().expect("lock").entry(LogIndex(next))
+                    })
+                    .await
+                    .expect("invariant: reading an entry does not panic")?
+                    .ok_or_else(|| LedgerError::Store(format!("entry {next} is missing")))?
+                };
+                let subject = self.subject(&entry).await?;
+                let mut headers = HeaderMap::new();
+                headers.insert("Nats-Msg-Id", next.to_string().as_str());
+                headers.insert("Nats-Expected-Last-Sequence", next.to_string().as_str());
+                let ack = self
+                    .js
+                    .publish_with_headers(subject, headers, entry.bytes().to_vec().into())
+                    .await
+                    .map_err(|e| LedgerError::Nats(format!("publishing entry {next}: {e}")))?;
+                pending.push_back((next, ack));
+                next += 1;
+            }
+            if let Some((index, ack)) = pending.pop_front() {
+                ack.await.map_err(|e| {
+                    LedgerError::Nats(format!("the log stream refused entry {index}: {e}"))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The log subject of an entry: its kind and the region it is about.
+    async fn subject(&mut self, entry: &Entry) -> Result<String, LedgerError> {
+        let body = entry.event().body();
+        let kind = entry.event().kind();
+        let region = match &body.payload {
+            Payload::Result(f) => Some(f.station.region().clone()),
+            Payload::Correction(c) => Some(c.form.station.region().clone()),
+            Payload::Recount(r) => Some(r.form.station.region().clone()),
+            Payload::ComplaintFiled(c) => {
+                self.regions.insert(entry.event().id(), c.region.clone());
+                c.region.clone()
+            }
+            Payload::ComplaintAcknowledged(s) | Payload::ComplaintReview(s) => {
+                self.complaint_region(s.complaint).await?
+            }
+            Payload::ComplaintResolved(s) => self.complaint_region(s.complaint).await?,
+            Payload::ComplaintAppealed(s) => self.complaint_region(s.complaint).await?,
+            Payload::ComplaintAppealDecided(s) => self.complaint_region(s.complaint).await?,
+            _ => None,
+        };
+        Ok(self.names.log(kind, region.as_ref()))
+    }
+
+    async fn complaint_region(&mut self, id: EventId) -> Result<Option<RegionCode>, LedgerError> {
+        if let Some(r) = self.regions.get(&id) {
+            return Ok(r.clone());
+        }
+        let store = self.store.clone();
+        let entry = tokio::task::spawn_blocking(move || -> Result<Option<Entry>, LedgerError> {
+            let store = store.read().expect("lock");
+            match store.index_of(&id)? {
+                Some(i) => Ok(store.entry(i)?),
+                None => Ok(None),
+            }
+        })
+        .await
+        .expect("invariant: reading an entry does not panic")?;
+        let region = match entry.as_ref().map(|e| &e.event().body().payload) {
+            Some(Payload::ComplaintFiled(c)) => c.region.clone(),
+            _ => None,
+        };
+        if self.regions.len() > 1_000_000 {
+            self.regions.clear();
+        }
+        self.regions.insert(id, region.clone());
+        Ok(region)
+    }
+}
