@@ -269,8 +269,7 @@ async fn every_kind_of_bad_submission_is_rejected_with_its_reason_and_changes_no
     // An observer may not publish a recount.
     let obs = sample::events()
         .iter()
-        .filter(|ev| ev.body().author == test_key(sample::OBSERVER_NEW_KEY).verifying_key().into())
-        .next_back()
+        .rfind(|ev| ev.body().author == test_key(sample::OBSERVER_NEW_KEY).verifying_key().into())
         .unwrap()
         .clone();
     let mut o = Publisher::resume(
