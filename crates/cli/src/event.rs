@@ -1,7 +1,6 @@
 //! `tallylog event sign` and `tallylog event verify`: the publisher's and the
 //! sceptic's local tools. Nothing here talks to a server.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -75,8 +74,6 @@ fn now() -> Result<Timestamp> {
     Timestamp::from_unix(secs as i64).map_err(anyhow::Error::msg)
 }
 
-type ChainFile = BTreeMap<ElectionId, ChainState>;
-
 fn sign(a: SignArgs) -> Result<Outcome> {
     let key_bytes = crate::files::read_limited(&a.key, 4096)?;
     let key = keys::decode_secret(&key_bytes)
@@ -99,25 +96,18 @@ fn sign(a: SignArgs) -> Result<Outcome> {
         None => now()?,
     };
 
-    let state_path = a.state.clone().unwrap_or_else(|| {
-        let mut p = a.key.clone().into_os_string();
-        p.push(".chain.json");
-        PathBuf::from(p)
-    });
-    let mut chains: ChainFile = if state_path.exists() {
-        let bytes = crate::files::read_limited(&state_path, 1 << 20)?;
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("reading the chain state {}", state_path.display()))?
-    } else {
-        ChainFile::new()
-    };
+    let state_path = a
+        .state
+        .clone()
+        .unwrap_or_else(|| crate::files::chain_path(&a.key));
+    let mut chains = crate::files::ChainFile::load(&state_path)?;
     let chain = match a.seq {
         Some(seq) if seq >= 1 => ChainState {
             seq: seq - 1,
             last: a.prev,
         },
         Some(_) => bail!("--seq starts at 1"),
-        None => chains.get(&election).cloned().unwrap_or_default(),
+        None => chains.get(&election),
     };
     let mut publisher = Publisher::resume(key, election.clone(), chain);
     let ev = publisher.sign(time, payload).context("signing the event")?;
@@ -140,14 +130,8 @@ fn sign(a: SignArgs) -> Result<Outcome> {
             .context("writing the event")?,
     }
     // The state advances only once the event has been written out.
-    let new_state = publisher.chain().clone();
-    let advance = chains
-        .get(&election)
-        .is_none_or(|old| new_state.seq > old.seq);
-    if advance {
-        chains.insert(election, new_state);
-        crate::files::replace(&state_path, &serde_json::to_vec_pretty(&chains)?)?;
-    }
+    chains.advance(&election, publisher.chain().clone());
+    chains.save(&state_path)?;
     eprintln!(
         "signed {} event {} (seq {})",
         ev.kind().as_str(),

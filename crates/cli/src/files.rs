@@ -6,7 +6,48 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
+use tallylog_core::publisher::ChainState;
+use tallylog_core::types::ElectionId;
+
+/// Where a key's chain position is kept by default: beside the key.
+pub fn chain_path(key: &Path) -> PathBuf {
+    let mut p = key.to_owned().into_os_string();
+    p.push(".chain.json");
+    PathBuf::from(p)
+}
+
+/// A key's chain position per election, kept in a small JSON file beside the
+/// key so that events signed in different runs continue one chain.
+#[derive(Default)]
+pub struct ChainFile(BTreeMap<ElectionId, ChainState>);
+
+impl ChainFile {
+    pub fn load(path: &Path) -> Result<ChainFile> {
+        if !path.exists() {
+            return Ok(ChainFile::default());
+        }
+        let bytes = read_limited(path, 1 << 20)?;
+        Ok(ChainFile(serde_json::from_slice(&bytes).with_context(
+            || format!("reading the chain state {}", path.display()),
+        )?))
+    }
+    pub fn get(&self, election: &ElectionId) -> ChainState {
+        self.0.get(election).cloned().unwrap_or_default()
+    }
+    /// Records a newer position (never moves backwards).
+    pub fn advance(&mut self, election: &ElectionId, state: ChainState) {
+        if self.0.get(election).is_none_or(|old| state.seq > old.seq) {
+            self.0.insert(election.clone(), state);
+        }
+    }
+    pub fn save(&self, path: &Path) -> Result<()> {
+        replace(path, &serde_json::to_vec_pretty(&self.0)?)
+    }
+}
 
 /// Creates `path` with mode 0600 and writes `bytes`, refusing to replace an
 /// existing file (a lost private key cannot be recovered).

@@ -12,6 +12,8 @@ mod bench;
 mod event;
 mod files;
 mod keygen;
+mod services;
+mod submit;
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +36,12 @@ enum Command {
     /// Sign and verify events locally.
     #[command(subcommand)]
     Event(event::Command),
+    /// Publish signed events to a ledger and verify their receipts.
+    Submit(submit::Args),
+    /// Run the ledger service (intake, validation, durable append, receipts).
+    Ledger(services::LedgerArgs),
+    /// Run everything on one machine: a local nats-server and the ledger.
+    Up(services::UpArgs),
     /// Measure this machine's limits and tallylog's stages against them.
     Bench(bench::Args),
 }
@@ -56,6 +64,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Event(c) => event::run(c),
+        Command::Submit(a) => submit::run(a),
+        Command::Ledger(a) => services::ledger(a),
+        Command::Up(a) => services::up(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

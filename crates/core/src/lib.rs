@@ -4,6 +4,7 @@
 //! - [`json`]: the strict decoder and the single canonical (RFC 8785) encoder.
 //! - [`types`]: ids, keys, codes and times as newtypes with one spelling each.
 //! - [`event`]: the event model of the whole domain, signing and verification.
+//! - [`import`]: result forms from spreadsheet (CSV) exports.
 //! - [`keys`]: key generation and the secret key file format.
 //! - [`entry`]: log entries and the hash chain.
 //! - [`merkle`]: RFC 6962 tree hashes and proofs (via `tlog_tiles`).
@@ -21,6 +22,7 @@
 pub mod checkpoint;
 pub mod entry;
 pub mod event;
+pub mod import;
 pub mod json;
 pub mod keys;
 pub mod merkle;

@@ -54,12 +54,13 @@ fn opts() -> Options {
         in_flight: 64,
         reply_timeout: Duration::from_secs(10),
         attempts: 3,
+        pace: None,
     }
 }
 
 async fn submit(s: &Submitter, events: &[VerifiedEvent]) -> Vec<Reply> {
     let evs: Vec<SignedEvent> = events.iter().map(|e| e.event().clone()).collect();
-    s.submit(&evs, &opts(), |_| {})
+    s.submit(&evs, &opts(), |_, _| {})
         .await
         .into_iter()
         .map(|r| r.expect("the ledger replies"))
@@ -330,7 +331,7 @@ async fn every_kind_of_bad_submission_is_rejected_with_its_reason_and_changes_no
             )
         })
         .collect();
-    let replies = s.submit_raw(payloads, &opts(), |_| {}).await;
+    let replies = s.submit_raw(payloads, &opts(), |_, _| {}).await;
     for ((want, _), reply) in cases.iter().zip(replies) {
         assert_eq!(&rejected_code(&reply.unwrap()), want);
     }

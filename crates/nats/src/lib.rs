@@ -237,6 +237,24 @@ impl LocalServer {
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
     }
+
+    /// Stops the server cleanly: SIGTERM (it then syncs its file store), and
+    /// SIGKILL if it has not exited within ten seconds.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+            if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        let _ = self.child.kill().await;
+    }
 }
 
 fn find_server() -> Result<PathBuf, NatsError> {

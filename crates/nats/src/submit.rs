@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use tallylog_core::event::SignedEvent;
 use tallylog_core::receipt::Reply;
 use tallylog_core::types::{EventId, LogIndex};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
 use crate::{Names, REPLY_TO};
 
@@ -39,6 +39,10 @@ pub struct Options {
     pub reply_timeout: Duration,
     /// Sends of one submission at most before giving up on it.
     pub attempts: u32,
+    /// Start submissions at this rate (per second) whatever the replies do, as
+    /// independent publishers would: an open-loop load for measuring latency.
+    /// `None` starts each as soon as one of the `in_flight` places frees up.
+    pub pace: Option<f64>,
 }
 
 impl Default for Options {
@@ -47,6 +51,7 @@ impl Default for Options {
             in_flight: 512,
             reply_timeout: Duration::from_secs(10),
             attempts: 5,
+            pace: None,
         }
     }
 }
@@ -126,12 +131,13 @@ impl Submitter {
     }
 
     /// Submits signed events, many at a time; returns each one's reply, in the
-    /// order given. `progress` is called once per reply.
+    /// order given. `progress` is called once per reply, with the time from
+    /// the first send to the reply.
     pub async fn submit(
         &self,
         events: &[SignedEvent],
         opts: &Options,
-        progress: impl Fn(&Reply),
+        progress: impl Fn(&Reply, Duration),
     ) -> Vec<Result<Reply, SubmitError>> {
         let raw: Vec<(Bytes, Option<EventId>, String)> = events
             .iter()
@@ -152,36 +158,49 @@ impl Submitter {
         &self,
         payloads: Vec<(Bytes, Option<EventId>, String)>,
         opts: &Options,
-        progress: impl Fn(&Reply),
+        progress: impl Fn(&Reply, Duration),
     ) -> Vec<Result<Reply, SubmitError>> {
-        let permits = Arc::new(Semaphore::new(opts.in_flight.max(1)));
+        let t0 = tokio::time::Instant::now();
         let mut running = FuturesUnordered::new();
         let total = payloads.len();
         let mut out: Vec<Option<Result<Reply, SubmitError>>> = (0..total).map(|_| None).collect();
-        for (i, (payload, id, subject)) in payloads.into_iter().enumerate() {
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore open");
-            running.push(async move {
-                let r = self.submit_one(payload, id, subject, opts).await;
-                drop(permit);
-                (i, r)
-            });
-            // Collect finished ones as we go, so memory stays bounded.
-            while let Some(Some((i, r))) = futures::FutureExt::now_or_never(running.next()) {
-                if let Ok(reply) = &r {
-                    progress(reply);
-                }
-                out[i] = Some(r);
-            }
-        }
-        while let Some((i, r)) = running.next().await {
+        let mut finish = |(i, r, took): (usize, Result<Reply, SubmitError>, Duration)| {
             if let Ok(reply) = &r {
-                progress(reply);
+                progress(reply, took);
             }
             out[i] = Some(r);
+        };
+        for (i, (payload, id, subject)) in payloads.into_iter().enumerate() {
+            if let Some(rate) = opts.pace {
+                let at = t0 + Duration::from_secs_f64(i as f64 / rate.max(1e-3));
+                // Keep collecting replies while waiting for the next start.
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => break,
+                        Some(done) = running.next() => finish(done),
+                    }
+                }
+            }
+            // A free place first. The running submissions only make progress
+            // while polled, so wait for one to finish rather than on a lock.
+            while running.len() >= opts.in_flight.max(1) {
+                match running.next().await {
+                    Some(done) => finish(done),
+                    None => break,
+                }
+            }
+            running.push(async move {
+                let started = tokio::time::Instant::now();
+                let r = self.submit_one(payload, id, subject, opts).await;
+                (i, r, started.elapsed())
+            });
+            // Collect finished ones as we go, so memory stays bounded.
+            while let Some(Some(done)) = futures::FutureExt::now_or_never(running.next()) {
+                finish(done);
+            }
+        }
+        while let Some(done) = running.next().await {
+            finish(done);
         }
         out.into_iter()
             .map(|r| r.expect("invariant: every submission finished"))

@@ -1,0 +1,158 @@
+//! `tallylog ledger` (one service, for a real deployment) and `tallylog up`
+//! (everything on one machine, with its own nats-server).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tallylog_core::keys;
+use tallylog_core::types::{ElectionId, Origin, PublicKey};
+use tallylog_nats::LocalServer;
+use tokio_util::sync::CancellationToken;
+
+use crate::Outcome;
+
+#[derive(clap::Args)]
+pub struct LedgerArgs {
+    /// The NATS server to use.
+    #[arg(long, env = "TALLYLOG_NATS", default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// Use this NATS server instead of starting one under --data.
+    #[arg(long, env = "TALLYLOG_NATS")]
+    nats: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Where everything is kept: the log (ledger/), the log key, and for `up`
+    /// the NATS server's data (nats/).
+    #[arg(long, env = "TALLYLOG_DATA")]
+    data: PathBuf,
+    /// The election this log is for.
+    #[arg(long, env = "TALLYLOG_ELECTION")]
+    election: ElectionId,
+    /// The log's name in its checkpoints (as the election definition's `log.origin`).
+    #[arg(long, env = "TALLYLOG_ORIGIN")]
+    origin: Origin,
+    /// The log's checkpoint signing key (default DATA/log.key, created 0600 on
+    /// first start; its public key goes into the election definition's `log.key`).
+    #[arg(long, env = "TALLYLOG_LOG_KEY")]
+    log_key: Option<PathBuf>,
+    /// Submissions judged and appended together at most (one fsync each).
+    #[arg(long, default_value_t = 1024)]
+    max_batch: usize,
+}
+
+impl Common {
+    fn ledger_config(&self, nats_url: String) -> Result<tallylog_ledger::Config> {
+        std::fs::create_dir_all(&self.data)
+            .with_context(|| format!("creating {}", self.data.display()))?;
+        let key_path = self
+            .log_key
+            .clone()
+            .unwrap_or_else(|| self.data.join("log.key"));
+        let key = load_or_create_key(&key_path)?;
+        let public: PublicKey = key.verifying_key().into();
+        eprintln!(
+            "log: origin {} key {public} (verifier key {})",
+            self.origin,
+            tallylog_core::checkpoint::verifier_key(self.origin.as_str(), &public)
+        );
+        Ok(tallylog_ledger::Config {
+            nats_url,
+            election: self.election.clone(),
+            data_dir: self.data.join("ledger"),
+            log_key: key,
+            origin: self.origin.clone(),
+            max_batch: self.max_batch.max(1),
+        })
+    }
+}
+
+fn load_or_create_key(path: &Path) -> Result<ed25519_dalek::SigningKey> {
+    if path.exists() {
+        let bytes = crate::files::read_limited(path, 4096)?;
+        return keys::decode_secret(&bytes)
+            .with_context(|| format!("reading the log key {}", path.display()));
+    }
+    let key = keys::generate();
+    crate::files::write_secret(path, &keys::encode_secret(&key))?;
+    eprintln!("created the log key {} (mode 0600)", path.display());
+    Ok(key)
+}
+
+/// A runtime for services: two worker threads, one per core.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// A token cancelled by Ctrl-C or SIGTERM.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("invariant: SIGTERM can be handled");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("stopping: finishing the batch in hand");
+        t.cancel();
+    });
+    token
+}
+
+pub fn ledger(a: LedgerArgs) -> Result<Outcome> {
+    let config = a.common.ledger_config(a.nats.clone())?;
+    runtime()?.block_on(async {
+        let shutdown = shutdown_on_signal();
+        eprintln!("ledger: election {} on {}", config.election, a.nats);
+        tallylog_ledger::run(config, shutdown)
+            .await
+            .context("running the ledger")
+    })?;
+    Ok(Outcome::Ok)
+}
+
+pub fn up(a: UpArgs) -> Result<Outcome> {
+    runtime()?.block_on(async {
+        let shutdown = shutdown_on_signal();
+        let (server, url) = match &a.nats {
+            Some(url) => (None, url.clone()),
+            None => {
+                let s = LocalServer::start(Some(&a.common.data.join("nats")))
+                    .await
+                    .context("starting nats-server")?;
+                let url = s.url().to_owned();
+                (Some(s), url)
+            }
+        };
+        println!("nats: {url}");
+        let config = a.common.ledger_config(url)?;
+        println!(
+            "ledger: election {}, data in {}",
+            config.election,
+            a.common.data.display()
+        );
+        let result = tallylog_ledger::run(config, shutdown)
+            .await
+            .context("running the ledger");
+        if let Some(s) = server {
+            s.stop().await;
+        }
+        result
+    })?;
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,338 @@
+//! The services as an operator and a publisher run them: real processes, a real
+//! nats-server on a free port, real files. Includes the crash test: the ledger
+//! killed with SIGKILL again and again while submissions stream in.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tallylog_core::entry::{Entry, GENESIS_PREV};
+use tallylog_core::event::{Payload, SignedEvent};
+use tallylog_core::keys::{encode_secret, test_key};
+use tallylog_core::merkle::MemoryTree;
+use tallylog_core::publisher::{ChainState, Publisher};
+use tallylog_core::receipt::{Receipt, Reply};
+use tallylog_core::rules::MemoryState;
+use tallylog_core::sample;
+use tallylog_core::types::LogIndex;
+use tallylog_nats::submit::{Options, Submitter};
+use tallylog_nats::{LocalServer, Names};
+use tallylog_store::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tallylog");
+
+fn write_log_key(dir: &Path) -> String {
+    let p = dir.join("log.key");
+    std::fs::write(&p, encode_secret(&test_key(sample::LOG_KEY))).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+fn start_ledger(url: &str, data: &Path, key: &str) -> Child {
+    // Its log goes to DATA/../ledger.log, for the post-mortem of a failed run.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.parent().unwrap().join("ledger.log"))
+        .unwrap();
+    Command::new(BIN)
+        .env("TALLYLOG_LOG", "info,tallylog_ledger=debug")
+        .args([
+            "ledger",
+            "--nats",
+            url,
+            "--data",
+            data.to_str().unwrap(),
+            "--election",
+            sample::ELECTION,
+            "--origin",
+            sample::ORIGIN,
+            "--log-key",
+            key,
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn names() -> Names {
+    Names::new(sample::ELECTION.parse().unwrap())
+}
+
+/// The sample, then `n` result forms by the authority continuing its chain.
+fn workload(n: usize) -> Vec<SignedEvent> {
+    let mut events: Vec<SignedEvent> = sample::events()
+        .into_iter()
+        .map(|e| e.into_event())
+        .collect();
+    let key = test_key(sample::AUTHORITY_KEY);
+    let mine = events
+        .iter()
+        .rfind(|e| e.body().author == key.verifying_key().into())
+        .unwrap();
+    let mut p = Publisher::resume(
+        key,
+        sample::ELECTION.parse().unwrap(),
+        ChainState {
+            seq: mine.body().seq.0,
+            last: Some(mine.id()),
+        },
+    );
+    for i in 0..n as u64 {
+        let form = sample::form("02/01/01/0001", 700, [i % 500, i / 500, 7], 0);
+        let ev = p
+            .sign(
+                "2023-07-23T12:00:00Z".parse().unwrap(),
+                Payload::Result(form),
+            )
+            .unwrap();
+        events.push(ev.into_event());
+    }
+    events
+}
+
+/// Everything an auditor would check of the store, from the bytes up.
+fn verify_store(data: &Path) -> Store {
+    let store = Store::open(&data.join("ledger")).expect("the store opens after the crashes");
+    let head = store.head();
+    let mut tree = MemoryTree::new();
+    let mut rules = MemoryState::new();
+    let mut prev = GENESIS_PREV;
+    for i in 0..head.size {
+        let e = store.entry(LogIndex(i)).unwrap().expect("no gaps");
+        assert_eq!(e.prev(), prev, "entry {i} breaks the chain");
+        let ev = e.event().clone().verify().expect("signatures verify");
+        rules
+            .accept(&ev)
+            .expect("every entry obeys the rules: no duplicates, no forks");
+        prev = e.chain_hash();
+        tree.push(prev);
+    }
+    assert_eq!((prev, tree.root()), (head.chain, head.root));
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_then_submit_a_file_then_a_csv_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = write_log_key(dir.path());
+    let data = dir.path().join("data");
+    let mut up = Command::new(BIN)
+        .args([
+            "up",
+            "--data",
+            data.to_str().unwrap(),
+            "--election",
+            sample::ELECTION,
+            "--origin",
+            sample::ORIGIN,
+            "--log-key",
+            &key,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // `up` prints the NATS URL first.
+    let url = {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(up.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        line.strip_prefix("nats: ").unwrap().trim().to_owned()
+    };
+
+    let events = dir.path().join("events.jsonl");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors/events.jsonl"),
+        &events,
+    )
+    .unwrap();
+    let submit = Command::new(BIN)
+        .args(["submit", "--nats", &url, events.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        submit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submit.stderr)
+    );
+    let receipts = std::fs::read_to_string(dir.path().join("events.jsonl.receipts.jsonl")).unwrap();
+    assert_eq!(receipts.lines().count(), sample::events().len());
+
+    // An observer's spreadsheet, signed with its key and submitted.
+    let obs_key = dir.path().join("observer.key");
+    std::fs::write(&obs_key, encode_secret(&test_key(sample::OBSERVER_NEW_KEY))).unwrap();
+    // The observer's key already published in the sample: continue its chain.
+    let sample_events = sample::events();
+    let last = sample_events
+        .iter()
+        .rfind(|e| e.body().author == test_key(sample::OBSERVER_NEW_KEY).verifying_key().into())
+        .unwrap();
+    std::fs::write(
+        dir.path().join("observer.key.chain.json"),
+        format!(
+            "{{\"{}\":{{\"seq\":{},\"last\":\"{}\"}}}}",
+            sample::ELECTION,
+            last.body().seq.0,
+            last.id()
+        ),
+    )
+    .unwrap();
+    let csv = dir.path().join("forms.csv");
+    std::fs::write(
+        &csv,
+        "station,contest,registered,cast,valid,invalid,ALPHA,BETA,GAMMA\n\
+         02/01/01/0001,na,700,622,610,12,200,350,60\n\
+         02/01/01/0002,na,450,318,310,8,150,140,20\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "submit",
+            "--nats",
+            &url,
+            "--csv",
+            "--key",
+            obs_key.to_str().unwrap(),
+            "--election",
+            sample::ELECTION,
+            csv.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("forms.csv.receipts.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+    // A draft with a forged figure is refused by the ledger and reported.
+    let signed = std::fs::read_to_string(dir.path().join("forms.csv.signed.jsonl")).unwrap();
+    let forged = dir.path().join("forged.jsonl");
+    std::fs::write(
+        &forged,
+        signed.replacen("\"ALPHA\":200", "\"ALPHA\":900", 1),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["submit", "--nats", &url, forged.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("forged.jsonl:1: rejected: bad_signature"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("forged.jsonl:2"),
+        "the second line is a duplicate, answered with its receipt: {report}"
+    );
+
+    // SIGTERM: `up` stops the ledger and its nats-server and exits cleanly.
+    Command::new("kill")
+        .args(["-TERM", &up.id().to_string()])
+        .status()
+        .unwrap();
+    let status = up.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let store = verify_store(&data);
+    assert_eq!(store.head().size, sample::events().len() as u64 + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_killed_again_and_again_loses_nothing_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    eprintln!("working in {}", dir.path().display());
+    let key = write_log_key(dir.path());
+    let data = dir.path().join("data");
+    let server = LocalServer::start(None).await.unwrap();
+    let url = server.url().to_owned();
+    let mut ledger = start_ledger(&url, &data, &key);
+
+    let events = workload(3000);
+    let submitter = Submitter::connect(&url, names()).await.unwrap();
+    let opts = Options {
+        in_flight: 256,
+        reply_timeout: Duration::from_secs(2),
+        attempts: 30,
+        pace: Some(1500.0),
+    };
+    let killer = {
+        let data = data.clone();
+        let key = key.clone();
+        let url = url.clone();
+        tokio::spawn(async move {
+            for _ in 0..6 {
+                tokio::time::sleep(Duration::from_millis(350)).await;
+                ledger.kill().unwrap();
+                ledger.wait().unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                ledger = start_ledger(&url, &data, &key);
+            }
+            ledger
+        })
+    };
+    let replies = submitter.submit(&events, &opts, |_, _| {}).await;
+    let mut ledger = killer.await.unwrap();
+
+    // Every event got a receipt; each receipt verifies.
+    let verifier = sample::log_signer().verifier();
+    let mut indexes = Vec::new();
+    for (ev, r) in events.iter().zip(&replies) {
+        match r {
+            Ok(Reply::Accepted { index, receipt, .. }) => {
+                Receipt::decode(receipt)
+                    .unwrap()
+                    .verify(ev, &verifier)
+                    .unwrap();
+                indexes.push(*index);
+            }
+            other => panic!("expected a receipt, got {other:?}"),
+        }
+    }
+    // Let the log stream catch up, then stop the ledger and inspect everything.
+    let js = async_nats::jetstream::new(submitter.client().clone());
+    let want = events.len() as u64;
+    let mut last = 0;
+    for _ in 0..200 {
+        let mut s = js.get_stream(names().log_stream()).await.unwrap();
+        last = s.info().await.unwrap().state.last_sequence;
+        if last == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last, want, "the log stream caught up");
+    let stream = js.get_stream(names().log_stream()).await.unwrap();
+    ledger.kill().unwrap();
+    ledger.wait().unwrap();
+
+    // Exactly once, in submission order (one publisher's chain), and the
+    // chain, tree and rules verify from the first entry.
+    let store = verify_store(&data);
+    assert_eq!(store.head().size, want);
+    assert_eq!(indexes, (0..want).collect::<Vec<_>>());
+    for (i, ev) in events.iter().enumerate() {
+        assert_eq!(store.index_of(&ev.id()).unwrap(), Some(LogIndex(i as u64)));
+    }
+    // The log stream holds every entry once, with no gap.
+    for i in 0..want {
+        let msg = stream.get_raw_message(i + 1).await.unwrap();
+        let entry = Entry::decode(&msg.payload).unwrap();
+        assert_eq!(entry.index(), LogIndex(i));
+        assert_eq!(
+            entry.bytes(),
+            store.entry(LogIndex(i)).unwrap().unwrap().bytes()
+        );
+    }
+}
