@@ -264,17 +264,20 @@ impl Engine {
     }
 }
 
-/// The receipt for entry `index`, proven against the latest checkpoint.
+/// The receipt for entry `index`, proven against the checkpoint of the batch
+/// that appended it: the same receipt however often it is asked for.
 pub fn receipt_for(store: &Store, index: LogIndex) -> Result<Reply, LedgerError> {
     let entry = store
         .entry(index)?
         .ok_or_else(|| LedgerError::Store(format!("entry {index} vanished")))?;
-    let head = store.head();
+    let (size, checkpoint) = store
+        .checkpoint_covering(index.0)?
+        .ok_or_else(|| LedgerError::Store(format!("no checkpoint covers entry {index}")))?;
     let receipt = Receipt {
         index,
         prev: entry.prev(),
-        proof: store.inclusion_proof(index.0, head.size)?,
-        checkpoint: store.checkpoint()?.unwrap_or_default(),
+        proof: store.inclusion_proof(index.0, size)?,
+        checkpoint,
     };
     Ok(Reply::Accepted {
         id: entry.event().id(),

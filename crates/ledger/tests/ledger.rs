@@ -25,7 +25,23 @@ struct Ledger {
 }
 
 impl Ledger {
-    fn start(url: &str, dir: &Path) -> Ledger {
+    /// Starts the ledger and waits until it answers (its streams exist), so
+    /// that tests do not race its start-up. Submitting earlier also works (the
+    /// submitter retries); it is only slower.
+    async fn start(url: &str, dir: &Path) -> Ledger {
+        let ledger = Self::spawn(url, dir);
+        let client = async_nats::connect(url).await.unwrap();
+        let stats = format!("tallylog.{}.stats", sample::ELECTION);
+        for _ in 0..200 {
+            if client.request(stats.clone(), "".into()).await.is_ok() {
+                return ledger;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the ledger did not start");
+    }
+
+    fn spawn(url: &str, dir: &Path) -> Ledger {
         let shutdown = CancellationToken::new();
         let config = Config {
             nats_url: url.to_owned(),
@@ -111,7 +127,7 @@ fn more_results(store_dir: &Path, n: usize) -> Vec<VerifiedEvent> {
 async fn submit_receipt_store_and_log_stream_agree() {
     let server = LocalServer::start(None).await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let ledger = Ledger::start(server.url(), data.path());
+    let ledger = Ledger::start(server.url(), data.path()).await;
     let s = Submitter::connect(server.url(), names()).await.unwrap();
 
     let events = sample::events();
@@ -180,7 +196,7 @@ async fn submit_receipt_store_and_log_stream_agree() {
 async fn a_resubmitted_event_gets_its_original_entry_also_after_a_restart() {
     let server = LocalServer::start(None).await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let ledger = Ledger::start(server.url(), data.path());
+    let ledger = Ledger::start(server.url(), data.path()).await;
     let s = Submitter::connect(server.url(), names()).await.unwrap();
     let events = sample::events();
     let first = submit(&s, &events).await;
@@ -192,7 +208,7 @@ async fn a_resubmitted_event_gets_its_original_entry_also_after_a_restart() {
     }
     ledger.stop().await;
 
-    let ledger = Ledger::start(server.url(), data.path());
+    let ledger = Ledger::start(server.url(), data.path()).await;
     let after = submit(&s, &events[5..9]).await;
     for (r, original) in after.iter().zip(&first[5..9]) {
         assert_eq!(accepted(r).0, accepted(original).0);
@@ -213,7 +229,7 @@ async fn a_resubmitted_event_gets_its_original_entry_also_after_a_restart() {
 async fn every_kind_of_bad_submission_is_rejected_with_its_reason_and_changes_nothing() {
     let server = LocalServer::start(None).await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let ledger = Ledger::start(server.url(), data.path());
+    let ledger = Ledger::start(server.url(), data.path()).await;
     let s = Submitter::connect(server.url(), names()).await.unwrap();
     submit(&s, &sample::events()).await;
     ledger.stop().await;
@@ -222,7 +238,7 @@ async fn every_kind_of_bad_submission_is_rejected_with_its_reason_and_changes_no
         let st = Store::open(data.path()).unwrap();
         (st.head(), st.checkpoint().unwrap())
     };
-    let ledger = Ledger::start(server.url(), data.path());
+    let ledger = Ledger::start(server.url(), data.path()).await;
 
     let e = || sample::ELECTION.parse().unwrap();
     let t = "2023-07-30T00:00:00Z".parse().unwrap();
@@ -356,7 +372,7 @@ async fn the_log_stream_catches_up_after_the_ledger_was_away() {
             .append_checked(sample::events(), &sample::log_signer())
             .unwrap();
     }
-    let ledger = Ledger::start(server.url(), data.path());
+    let ledger = Ledger::start(server.url(), data.path()).await;
     let client = async_nats::connect(server.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     let n = sample::events().len() as u64;
@@ -371,7 +387,7 @@ async fn the_log_stream_catches_up_after_the_ledger_was_away() {
         stream = js.get_stream(names().log_stream()).await;
     }
     ledger.stop().await;
-    let ledger = Ledger::start(server.url(), data.path());
+    let ledger = Ledger::start(server.url(), data.path()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     ledger.stop().await;
     let mut s = js.get_stream(names().log_stream()).await.unwrap();

@@ -14,11 +14,14 @@
 //! lazily; it is necessary but not sufficient.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream;
+use async_nats::jetstream::{
+    self,
+    context::{PublishAckFuture, PublishErrorKind},
+};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -154,25 +157,75 @@ impl Submitter {
 
     /// Submits payloads as they are (tests send malformed ones): each with the
     /// event id it claims to be, if any, and its subject.
+    ///
+    /// First sends go out strictly in the order given (a publisher's events
+    /// depend on each other: a key's registration before its first result, a
+    /// chain in sequence order), and only the waiting is concurrent. A resend
+    /// after a failure can land after later events; so if any submission had to
+    /// be resent, those refused for a missing predecessor are submitted once
+    /// more, in order, at the end.
     pub async fn submit_raw(
         &self,
         payloads: Vec<(Bytes, Option<EventId>, String)>,
         opts: &Options,
         progress: impl Fn(&Reply, Duration),
     ) -> Vec<Result<Reply, SubmitError>> {
+        let resent = AtomicBool::new(false);
+        let all = (0..payloads.len()).collect();
+        let mut out = self.pass(&payloads, all, opts, &resent, &progress).await;
+        if resent.load(Ordering::Relaxed) {
+            let again: Vec<usize> = out
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    matches!(r, Ok(Reply::Rejected { code, .. }) if ORDER_CODES.contains(&code.as_str()))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if !again.is_empty() {
+                tracing::info!(
+                    count = again.len(),
+                    "resubmitting events refused for a missing predecessor"
+                );
+                let second = self
+                    .pass(
+                        &payloads,
+                        again.clone(),
+                        opts,
+                        &AtomicBool::new(false),
+                        &progress,
+                    )
+                    .await;
+                for (i, r) in again.into_iter().zip(second) {
+                    out[i] = r;
+                }
+            }
+        }
+        out
+    }
+
+    /// Submits `which` of `payloads`, first sends in that order.
+    async fn pass(
+        &self,
+        payloads: &[(Bytes, Option<EventId>, String)],
+        which: Vec<usize>,
+        opts: &Options,
+        resent: &AtomicBool,
+        progress: &impl Fn(&Reply, Duration),
+    ) -> Vec<Result<Reply, SubmitError>> {
         let t0 = tokio::time::Instant::now();
         let mut running = FuturesUnordered::new();
-        let total = payloads.len();
-        let mut out: Vec<Option<Result<Reply, SubmitError>>> = (0..total).map(|_| None).collect();
-        let mut finish = |(i, r, took): (usize, Result<Reply, SubmitError>, Duration)| {
+        let mut out: Vec<Option<Result<Reply, SubmitError>>> = which.iter().map(|_| None).collect();
+        let mut finish = |(k, r, took): (usize, Result<Reply, SubmitError>, Duration)| {
             if let Ok(reply) = &r {
                 progress(reply, took);
             }
-            out[i] = Some(r);
+            out[k] = Some(r);
         };
-        for (i, (payload, id, subject)) in payloads.into_iter().enumerate() {
+        for (k, &i) in which.iter().enumerate() {
+            let (payload, id, subject) = &payloads[i];
             if let Some(rate) = opts.pace {
-                let at = t0 + Duration::from_secs_f64(i as f64 / rate.max(1e-3));
+                let at = t0 + Duration::from_secs_f64(k as f64 / rate.max(1e-3));
                 // Keep collecting replies while waiting for the next start.
                 loop {
                     tokio::select! {
@@ -189,10 +242,13 @@ impl Submitter {
                     None => break,
                 }
             }
+            let started = tokio::time::Instant::now();
+            let first = self.send(payload, *id, subject, 1).await;
             running.push(async move {
-                let started = tokio::time::Instant::now();
-                let r = self.submit_one(payload, id, subject, opts).await;
-                (i, r, started.elapsed())
+                let r = self
+                    .complete(first, payload, *id, subject, opts, resent)
+                    .await;
+                (k, r, started.elapsed())
             });
             // Collect finished ones as we go, so memory stays bounded.
             while let Some(Some(done)) = futures::FutureExt::now_or_never(running.next()) {
@@ -207,53 +263,104 @@ impl Submitter {
             .collect()
     }
 
-    async fn submit_one(
+    /// Publishes one attempt; returns where its reply will arrive and the
+    /// stream's acknowledgement, still to be awaited.
+    async fn send(
         &self,
-        payload: Bytes,
+        payload: &Bytes,
         id: Option<EventId>,
-        subject: String,
-        opts: &Options,
-    ) -> Result<Reply, SubmitError> {
+        subject: &str,
+        attempt: u32,
+    ) -> Result<Sent, SubmitError> {
         // Without a decodable id, dedup by the payload's own hash.
         let dedup = id.map(|i| i.to_hex()).unwrap_or_else(|| {
-            let h: [u8; 32] = Sha256::digest(&payload).into();
+            let h: [u8; 32] = Sha256::digest(payload).into();
             tallylog_core::types::to_hex(&h)
         });
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiters.lock().expect("lock").insert(n, tx);
+        let mut headers = HeaderMap::new();
+        // The first send's message id is the event id, so the intake stream
+        // stores an event once however often it is sent within the server's
+        // dedup window (a crashed run of `tallylog submit` started again). A
+        // resend after the ledger said it has never seen the event carries the
+        // attempt too, so the server does not swallow it.
+        let msg_id = if attempt == 1 {
+            dedup
+        } else {
+            format!("{dedup}-{attempt}")
+        };
+        headers.insert("Nats-Msg-Id", msg_id.as_str());
+        headers.insert(REPLY_TO, format!("{}.{n}", self.inbox).as_str());
+        match self
+            .js
+            .publish_with_headers(subject.to_owned(), headers, payload.clone())
+            .await
+        {
+            Ok(ack) => Ok((n, rx, ack)),
+            Err(e) => {
+                self.waiters.lock().expect("lock").remove(&n);
+                if e.kind() == PublishErrorKind::MaxPayloadExceeded {
+                    Err(SubmitError::TooLarge(e.to_string()))
+                } else {
+                    Err(SubmitError::Nats(e.to_string()))
+                }
+            }
+        }
+    }
+
+    /// Waits for the reply to a first send, resending (after asking) as needed.
+    async fn complete(
+        &self,
+        first: Result<Sent, SubmitError>,
+        payload: &Bytes,
+        id: Option<EventId>,
+        subject: &str,
+        opts: &Options,
+        resent: &AtomicBool,
+    ) -> Result<Reply, SubmitError> {
+        let mut sent = first;
         for attempt in 1..=opts.attempts {
-            let n = self.next.fetch_add(1, Ordering::Relaxed);
-            let (tx, rx) = oneshot::channel();
-            self.waiters.lock().expect("lock").insert(n, tx);
-            let mut headers = HeaderMap::new();
-            // A deliberate resend after a timeout gets a new message id, or the
-            // server's dedup window would swallow it; the ledger still dedups
-            // by event id.
-            headers.insert("Nats-Msg-Id", format!("{dedup}-{attempt}").as_str());
-            headers.insert(REPLY_TO, format!("{}.{n}", self.inbox).as_str());
-            let sent = async {
-                self.js
-                    .publish_with_headers(subject.clone(), headers, payload.clone())
-                    .await
-                    .map_err(|e| {
-                        if e.kind()
-                            == async_nats::jetstream::context::PublishErrorKind::MaxPayloadExceeded
-                        {
-                            SubmitError::TooLarge(e.to_string())
-                        } else {
-                            SubmitError::Nats(e.to_string())
+            if attempt > 1 {
+                resent.store(true, Ordering::Relaxed);
+                sent = self.send(payload, id, subject, attempt).await;
+            }
+            let (n, rx, ack) = match sent {
+                Ok(s) => s,
+                Err(e @ SubmitError::TooLarge(_)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "publishing a submission failed; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    sent = Err(e);
+                    continue;
+                }
+            };
+            let duplicate = match ack.await {
+                Ok(ack) => ack.duplicate,
+                Err(e) => {
+                    self.waiters.lock().expect("lock").remove(&n);
+                    tracing::warn!(attempt, error = %e, "the intake stream did not take a submission; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    sent = Err(SubmitError::Nats(e.to_string()));
+                    continue;
+                }
+            };
+            if duplicate {
+                // The stream already had this message from an earlier send, so
+                // the ledger replied (or will) to that send, not this one: ask
+                // for the receipt until it has one or the wait is over.
+                self.waiters.lock().expect("lock").remove(&n);
+                if let Some(id) = id {
+                    let until = tokio::time::Instant::now() + opts.reply_timeout;
+                    while tokio::time::Instant::now() < until {
+                        if let Ok(reply @ Reply::Accepted { .. }) = self.lookup(id).await {
+                            return Ok(reply);
                         }
-                    })?
-                    .await
-                    .map_err(|e| SubmitError::Nats(e.to_string()))
-            }
-            .await;
-            if let Err(e @ SubmitError::TooLarge(_)) = sent {
-                self.waiters.lock().expect("lock").remove(&n);
-                return Err(e);
-            }
-            if let Err(e) = sent {
-                self.waiters.lock().expect("lock").remove(&n);
-                tracing::warn!(attempt, error = %e, "publishing a submission failed; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                sent = Err(SubmitError::NoReply(attempt));
                 continue;
             }
             match tokio::time::timeout(opts.reply_timeout, rx).await {
@@ -273,6 +380,7 @@ impl Submitter {
                 }
             }
             tokio::time::sleep(backoff(attempt)).await;
+            sent = Err(SubmitError::NoReply(attempt));
         }
         Err(SubmitError::NoReply(opts.attempts))
     }
@@ -308,6 +416,19 @@ impl Submitter {
         Ok(msg.payload)
     }
 }
+
+/// Reason codes that may only mean an event arrived before one it depends on.
+const ORDER_CODES: [&str; 5] = [
+    "seq_gap",
+    "prev_mismatch",
+    "unknown_key",
+    "unknown_reference",
+    "no_election",
+];
+
+/// A sent attempt: its reply slot, where the reply will arrive, and the
+/// stream's acknowledgement still to await.
+type Sent = (u64, oneshot::Receiver<Bytes>, PublishAckFuture);
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100 * 2u64.pow(attempt.min(6)))

@@ -18,6 +18,7 @@
 //! | `o` + complaint id | the complaint's status and filing organisation |
 //! | `m` `head` | size (u64 BE), chain hash of the last entry, tree root |
 //! | `m` `checkpoint` | the latest signed checkpoint note |
+//! | `p` + size (u64 BE) | every signed checkpoint, by tree size (one per batch) |
 //! | `m` `election` | the election definition and root key |
 //! | `m` `cursor` | the intake position of the last submission judged (u64 BE) |
 //!
@@ -57,6 +58,7 @@ const BY_AUTHOR: u8 = b'a';
 const KEY_STATE: u8 = b'k';
 const CHAIN: u8 = b'c';
 const COMPLAINT: u8 = b'o';
+const CHECKPOINTS: u8 = b'p';
 const HEAD_KEY: &[u8] = b"mhead";
 const CHECKPOINT_KEY: &[u8] = b"mcheckpoint";
 const ELECTION_KEY: &[u8] = b"melection";
@@ -209,7 +211,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let fresh = !dir.join("db").exists();
         std::fs::create_dir_all(dir).map_err(io("creating the store directory"))?;
-        let db = sled::Config::new().path(dir).open()?;
+        let db = open_sled(dir)?;
         let log = db.open_tree("log")?;
         let data_file = File::open(dir.join("db")).map_err(io("opening sled's data file"))?;
         let mut store = Store {
@@ -508,6 +510,7 @@ impl Store {
         let checkpoint = signer.sign(head.size, head.root);
         batch.insert(HEAD_KEY, &head.encode()[..]);
         batch.insert(CHECKPOINT_KEY, &checkpoint[..]);
+        batch.insert(&key(CHECKPOINTS, head.size)[..], &checkpoint[..]);
         self.log.apply_batch(batch)?;
         let started = Instant::now();
         self.sync()?;
@@ -614,6 +617,38 @@ impl Store {
     /// The signed checkpoint stored with the last batch.
     pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.log.get(CHECKPOINT_KEY)?.map(|v| v.to_vec()))
+    }
+
+    /// The checkpoint signed for the batch that appended entry `index`: the
+    /// first one whose tree contains it. Receipts are proven against it, so the
+    /// receipt for an entry is the same whenever it is asked for.
+    pub fn checkpoint_covering(&self, index: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let Some(r) = self
+            .log
+            .range(key(CHECKPOINTS, index.saturating_add(1))..=key(CHECKPOINTS, u64::MAX))
+            .next()
+        else {
+            return Ok(None);
+        };
+        let (k, v) = r?;
+        let size = be_u64(&k[1..]).expect("invariant: checkpoint keys are 9 bytes");
+        Ok(Some((size, v.to_vec())))
+    }
+
+    /// Every stored checkpoint from tree size `from` on, in order of size.
+    pub fn checkpoints(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> + '_ {
+        self.log
+            .range(key(CHECKPOINTS, from)..=key(CHECKPOINTS, u64::MAX))
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((
+                    be_u64(&k[1..]).expect("invariant: checkpoint keys are 9 bytes"),
+                    v,
+                ))
+            })
     }
 
     /// Proof that entry `index` is in the tree of `size` entries.
@@ -738,6 +773,32 @@ impl HashReader for PendingHashes<'_> {
                 }
             })
             .collect()
+    }
+}
+
+/// Opens sled, waiting up to five seconds for its file lock: a store closed by
+/// this same process a moment ago releases the lock only when sled's background
+/// flusher has stopped. A lock held longer means another process has the store.
+fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
+    // sled reports a held lock as an `Other` I/O error with this message.
+    let locked = |e: &std::io::Error| e.to_string().contains("could not acquire lock");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(e)) if locked(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(sled::Error::Io(e)) if locked(&e) => {
+                return Err(StoreError::Io {
+                    context: format!(
+                        "opening {}: another process is using this store (is a ledger already running?)",
+                        dir.display()
+                    ),
+                    source: e,
+                })
+            }
+            other => return Ok(other?),
+        }
     }
 }
 

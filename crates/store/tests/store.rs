@@ -227,3 +227,26 @@ fn a_damaged_store_is_refused_with_a_reason() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_store_in_use_by_another_process_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let _ = Store::open(dir.path()).unwrap();
+    // A second process holding it: the crash test's appender, stopped mid-way
+    // would do, but a child that just opens and waits is simpler.
+    let mut child = std::process::Command::new("flock")
+        .args(["-x", dir.path().join("db").to_str().unwrap(), "sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let err = Store::open(dir.path())
+        .err()
+        .expect("the store is locked by another process");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        err.to_string()
+            .contains("another process is using this store"),
+        "{err}"
+    );
+}
