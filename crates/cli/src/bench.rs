@@ -18,12 +18,16 @@ pub struct Args {
     /// Seconds per measurement.
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
+    /// Skip the end-to-end ingest stage (which starts a nats-server).
+    #[arg(long)]
+    no_ingest: bool,
 }
 
 pub fn run(a: Args) -> Result<Outcome> {
     let report = bench::run(&bench::Config {
         dir: a.dir,
         seconds: a.seconds,
+        ingest: !a.no_ingest,
     })
     .context("running the benchmark")?;
     if a.json {

@@ -116,6 +116,10 @@ pub fn run(a: Args) -> Result<Outcome> {
         let verifier = trust(&a, &submitter, &events).await?;
         let mut receipts: Vec<Vec<u8>> = vec![Vec::new(); a.files.len()];
         let (mut ok, mut rejected) = (0u64, 0u64);
+        let mut checkpoints: std::collections::HashMap<
+            Vec<u8>,
+            tallylog_core::checkpoint::VerifiedCheckpoint,
+        > = std::collections::HashMap::new();
         for (item, reply) in items.iter().zip(replies) {
             let at = format!("{}:{}", a.files[item.file].display(), item.line);
             match reply {
@@ -123,8 +127,18 @@ pub fn run(a: Args) -> Result<Outcome> {
                     let checked = Receipt::decode(&receipt)
                         .map_err(|e| e.to_string())
                         .and_then(|r| {
-                            r.verify(&item.event, &verifier)
-                                .map(|_| ())
+                            // One signature check per distinct checkpoint.
+                            let cp = match checkpoints.get(&r.checkpoint) {
+                                Some(cp) => cp.clone(),
+                                None => {
+                                    let cp = verifier
+                                        .verify(&r.checkpoint)
+                                        .map_err(|e| e.to_string())?;
+                                    checkpoints.insert(r.checkpoint.clone(), cp.clone());
+                                    cp
+                                }
+                            };
+                            r.verify_against(&item.event, &cp)
                                 .map_err(|e| e.to_string())
                         });
                     match checked {

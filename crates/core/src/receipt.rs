@@ -118,10 +118,26 @@ impl Receipt {
         log: &LogVerifier,
     ) -> Result<VerifiedCheckpoint, ReceiptError> {
         let cp = log.verify(&self.checkpoint)?;
+        self.verify_against(event, &cp)?;
+        Ok(cp)
+    }
+
+    /// As [`verify`](Self::verify), with the receipt's checkpoint already
+    /// verified (a batch's receipts share one checkpoint; check its signature
+    /// once). `cp` must be the verification of exactly this receipt's note.
+    pub fn verify_against(
+        &self,
+        event: &SignedEvent,
+        cp: &VerifiedCheckpoint,
+    ) -> Result<(), ReceiptError> {
+        if cp.note() != self.checkpoint.as_slice() {
+            return Err(ReceiptError::Format(
+                "the verified checkpoint is not this receipt's".to_owned(),
+            ));
+        }
         let leaf = Entry::new(self.index, self.prev, event.clone()).chain_hash();
         merkle::check_inclusion(&self.proof, cp.size(), cp.root(), self.index.0, leaf)
-            .map_err(|_| ReceiptError::NotIncluded(self.index.0))?;
-        Ok(cp)
+            .map_err(|_| ReceiptError::NotIncluded(self.index.0))
     }
 }
 

@@ -39,7 +39,14 @@ pub struct Judged {
     /// Reason codes of the rejections, one per rejected submission.
     pub rejected: Vec<&'static str>,
     pub sync_time: Duration,
+    /// Decoding and signature verification.
+    pub verify_time: Duration,
+    /// Decoding, verification and the rules, before the append.
     pub judge_time: Duration,
+    /// Building the receipts after the append.
+    pub receipt_time: Duration,
+    /// The entries appended, for the republisher.
+    pub entries: Vec<tallylog_core::entry::Entry>,
 }
 
 enum Verdict {
@@ -128,6 +135,7 @@ impl Engine {
     pub fn judge(&mut self, batch: Vec<Submission>) -> Result<Judged, LedgerError> {
         let started = Instant::now();
         let decoded = self.decode_all(&batch);
+        let verify_time = started.elapsed();
         let last_seq = batch.last().map(|s| s.seq).unwrap_or(0);
 
         let store = self
@@ -193,13 +201,43 @@ impl Engine {
         let appended = store.append(accepted, last_seq, &self.signer)?;
         let store = std::sync::RwLockWriteGuard::downgrade(store);
 
+        let receipts_started = Instant::now();
         let mut replies = Vec::new();
         let mut rejected = Vec::new();
         let mut duplicates = 0;
         let first_new = appended.head.size - n_accepted as u64;
+        // Every new entry is proven against the new checkpoint, in one pass.
+        let wanted: Vec<u64> = batch
+            .iter()
+            .zip(&verdicts)
+            .filter_map(|(sub, v)| match v {
+                Verdict::Accepted(n) if sub.reply_to.is_some() => Some(first_new + *n as u64),
+                _ => None,
+            })
+            .collect();
+        let mut proofs: HashMap<u64, Vec<tallylog_core::merkle::Hash>> = wanted
+            .iter()
+            .copied()
+            .zip(store.inclusion_proofs(&wanted, appended.head.size)?)
+            .collect();
         for (sub, verdict) in batch.iter().zip(verdicts) {
             let reply = match verdict {
-                Verdict::Accepted(n) => Some(receipt_for(&store, LogIndex(first_new + n as u64))?),
+                Verdict::Accepted(_) if sub.reply_to.is_none() => None,
+                Verdict::Accepted(n) => {
+                    let entry = &appended.entries[n];
+                    let index = entry.index();
+                    Some(Reply::Accepted {
+                        id: entry.event().id(),
+                        index: index.0,
+                        receipt: Receipt {
+                            index,
+                            prev: entry.prev(),
+                            proof: proofs.remove(&index.0).expect("invariant: proven above"),
+                            checkpoint: appended.checkpoint.clone(),
+                        }
+                        .encode(),
+                    })
+                }
                 Verdict::Duplicate(index, n) => {
                     duplicates += 1;
                     let index = index.unwrap_or_else(|| {
@@ -227,7 +265,10 @@ impl Engine {
             duplicates,
             rejected,
             sync_time: appended.sync_time,
+            verify_time,
             judge_time,
+            receipt_time: receipts_started.elapsed(),
+            entries: appended.entries,
         })
     }
 

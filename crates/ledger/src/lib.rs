@@ -138,6 +138,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Ledg
     let metrics = Arc::new(Metrics::default());
     metrics.log_size.store(head_size, Ordering::Relaxed);
     let (head_tx, head_rx) = watch::channel(head_size);
+    let fresh: republish::Fresh = Default::default();
     let tracker = TaskTracker::new();
     let stop_helpers = CancellationToken::new();
 
@@ -147,7 +148,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Ledg
             names: names.clone(),
             store: store.clone(),
             head: head_rx,
+            fresh: fresh.clone(),
             regions: Default::default(),
+            published: None,
         }
         .run(stop_helpers.clone()),
     );
@@ -166,7 +169,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Ledg
             let consumer = recreate_consumer(&intake, &names, expected).await?;
             let mut messages = consumer
                 .stream()
-                .max_messages_per_batch(config.max_batch)
+                .max_messages_per_batch(config.max_batch * 4)
                 .heartbeat(Duration::from_secs(5))
                 .messages()
                 .await
@@ -238,6 +241,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Ledg
                     continue;
                 }
                 let size = batch.len();
+                let cycle = Instant::now();
                 let mut eng = engine.take().expect("invariant: the engine is back after each batch");
                 let (eng, judged) = tokio::task::spawn_blocking(move || {
                     let r = eng.judge(batch);
@@ -246,7 +250,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Ledg
                 .await
                 .expect("invariant: judging does not panic");
                 engine = Some(eng);
-                let judged = judged?;
+                let mut judged = judged?;
+                republish::hand_over(&fresh, std::mem::take(&mut judged.entries));
                 for (to, reply) in &judged.replies {
                     let body = serde_json::to_vec(reply).expect("invariant: replies serialise");
                     if let Err(e) = client.publish(to.clone(), body.into()).await {
@@ -262,8 +267,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Ledg
                     batch = size,
                     accepted = judged.accepted,
                     rejected = judged.rejected.len(),
+                    verify_ms = judged.verify_time.as_secs_f64() * 1e3,
                     judge_ms = judged.judge_time.as_secs_f64() * 1e3,
                     sync_ms = judged.sync_time.as_secs_f64() * 1e3,
+                    receipts_ms = judged.receipt_time.as_secs_f64() * 1e3,
+                    cycle_ms = cycle.elapsed().as_secs_f64() * 1e3,
                     "batch appended"
                 );
             }

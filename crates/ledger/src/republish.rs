@@ -31,8 +31,29 @@ pub struct Republisher {
     pub names: Names,
     pub store: Arc<RwLock<Store>>,
     pub head: watch::Receiver<u64>,
+    /// Entries just appended, handed over by the ledger loop so that they need
+    /// not be read back and decoded from the store. Bounded: see [`Fresh`].
+    pub fresh: Fresh,
     /// Regions of filed complaints, so their later steps go to the same subject.
     pub regions: HashMap<EventId, Option<RegionCode>>,
+    /// How many entries the log stream holds, when known.
+    pub published: Option<u64>,
+}
+
+/// The most recently appended entries, oldest first, at most [`FRESH_MAX`].
+pub type Fresh = Arc<std::sync::Mutex<VecDeque<Entry>>>;
+
+/// Entries kept for the republisher at most; beyond that (NATS down for a
+/// while) it reads them back from the store.
+pub const FRESH_MAX: usize = 65_536;
+
+/// Hands newly appended entries to the republisher.
+pub fn hand_over(fresh: &Fresh, entries: Vec<Entry>) {
+    let mut f = fresh.lock().expect("lock");
+    f.extend(entries);
+    while f.len() > FRESH_MAX {
+        f.pop_front();
+    }
 }
 
 impl Republisher {
@@ -69,17 +90,24 @@ impl Republisher {
 
     /// Publishes entries until the stream holds `target` of them.
     async fn catch_up(&mut self, target: u64) -> Result<(), LedgerError> {
-        let mut stream = self
-            .js
-            .get_stream(self.names.log_stream())
-            .await
-            .map_err(|e| LedgerError::Nats(format!("opening the log stream: {e}")))?;
-        let mut next = stream
-            .info()
-            .await
-            .map_err(|e| LedgerError::Nats(format!("reading the log stream's state: {e}")))?
-            .state
-            .last_sequence;
+        // Ask the stream where it stands only when we do not know: at start and
+        // after an error (the position is then whatever the server kept).
+        let mut next = match self.published.take() {
+            Some(n) => n,
+            None => {
+                let mut stream = self
+                    .js
+                    .get_stream(self.names.log_stream())
+                    .await
+                    .map_err(|e| LedgerError::Nats(format!("opening the log stream: {e}")))?;
+                stream
+                    .info()
+                    .await
+                    .map_err(|e| LedgerError::Nats(format!("reading the log stream's state: {e}")))?
+                    .state
+                    .last_sequence
+            }
+        };
         if next > target {
             return Err(LedgerError::Store(format!(
                 "the log stream holds {next} entries but the store only {target}: \
@@ -89,14 +117,17 @@ impl Republisher {
         let mut pending: VecDeque<(u64, PublishAckFuture)> = VecDeque::new();
         while next < target || !pending.is_empty() {
             while next < target && pending.len() < IN_FLIGHT {
-                let entry = {
-                    let store = self.store.clone();
-                    tokio::task::spawn_blocking(move || {
-                        store.read().expect("lock").entry(LogIndex(next))
-                    })
-                    .await
-                    .expect("invariant: reading an entry does not panic")?
-                    .ok_or_else(|| LedgerError::Store(format!("entry {next} is missing")))?
+                let entry = match self.take_fresh(next) {
+                    Some(e) => e,
+                    None => {
+                        let store = self.store.clone();
+                        tokio::task::spawn_blocking(move || {
+                            store.read().expect("lock").entry(LogIndex(next))
+                        })
+                        .await
+                        .expect("invariant: reading an entry does not panic")?
+                        .ok_or_else(|| LedgerError::Store(format!("entry {next} is missing")))?
+                    }
                 };
                 let subject = self.subject(&entry).await?;
                 let mut headers = HeaderMap::new();
@@ -116,7 +147,23 @@ impl Republisher {
                 })?;
             }
         }
+        self.published = Some(next);
         Ok(())
+    }
+
+    /// Entry `index` from the hand-over buffer, dropping older ones.
+    fn take_fresh(&self, index: u64) -> Option<Entry> {
+        let mut f = self.fresh.lock().expect("lock");
+        while let Some(e) = f.front() {
+            match e.index().0.cmp(&index) {
+                std::cmp::Ordering::Less => {
+                    f.pop_front();
+                }
+                std::cmp::Ordering::Equal => return f.pop_front(),
+                std::cmp::Ordering::Greater => return None,
+            }
+        }
+        None
     }
 
     /// The log subject of an entry: its kind and the region it is about.

@@ -26,6 +26,8 @@ pub struct Config {
     pub dir: PathBuf,
     /// Roughly how long each measurement runs.
     pub seconds: f64,
+    /// Also run the end-to-end ingest stage (needs nats-server).
+    pub ingest: bool,
 }
 
 /// One measured figure and, for a stage, the limit it is compared with.
@@ -48,7 +50,13 @@ pub struct Report {
 }
 
 impl Report {
-    fn limit(&mut self, name: &'static str, value: f64, unit: &'static str, note: &'static str) {
+    pub fn limit(
+        &mut self,
+        name: &'static str,
+        value: f64,
+        unit: &'static str,
+        note: &'static str,
+    ) {
         self.figures.push(Figure {
             name,
             value,
@@ -58,7 +66,7 @@ impl Report {
             note,
         });
     }
-    fn stage(
+    pub fn stage(
         &mut self,
         name: &'static str,
         value: f64,
@@ -196,6 +204,26 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
         }),
         "sigs/s",
         "verify_strict, one thread",
+    );
+    r.limit(
+        "ed25519_verify_strict_2t",
+        std::thread::scope(|s| {
+            let half = events.len() / 2;
+            let (k, m, g) = (&keys, &msgs, &sigs);
+            let worker = move |from: usize| {
+                let mut j = 0usize;
+                rate(secs, 1, || {
+                    let x = from + j % half;
+                    k[x].verify_strict(&m[x], &g[x]).expect("valid");
+                    j += 1;
+                })
+            };
+            let a = s.spawn(move || worker(0));
+            let b = worker(half);
+            a.join().expect("no panic") + b
+        }),
+        "sigs/s",
+        "verify_strict on both cores: the ceiling for judging events",
     );
     let mut i = 0usize;
     r.limit(
@@ -365,6 +393,9 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
                 "flush + fdatasync of one 1024-event batch (the price of durability)",
             );
         }
+    }
+    if cfg.ingest {
+        crate::ingest::run(cfg, &mut r)?;
     }
     Ok(r)
 }

@@ -3,6 +3,8 @@
 //!
 //! - [`bench`]: `tallylog bench`, the machine's limits and tallylog's stages
 //!   measured in one run and reported as ratios.
+//! - [`ingest`]: the end-to-end ingest stage (NATS, ledger, receipts).
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod ingest;

@@ -657,6 +657,25 @@ impl Store {
         Ok(merkle::prove_inclusion(size, index, self)?)
     }
 
+    /// Proofs that each of `indexes` is in the tree of `size` entries. Proofs of
+    /// neighbouring entries share most of their hashes, and the stored hashes
+    /// come in one record per batch, so each record is read once for all.
+    pub fn inclusion_proofs(
+        &self,
+        indexes: &[u64],
+        size: u64,
+    ) -> Result<Vec<Vec<Hash>>, StoreError> {
+        self.check_size(size)?;
+        let reader = CachedHashes {
+            store: self,
+            cache: std::cell::RefCell::new(std::collections::HashMap::new()),
+        };
+        indexes
+            .iter()
+            .map(|&i| Ok(merkle::prove_inclusion(size, i, &reader)?))
+            .collect()
+    }
+
     /// Proof that the tree of `new` entries extends the tree of `old`.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
         self.check_size(new)?;
@@ -749,6 +768,40 @@ impl HashReader for Store {
 /// on tlog_tiles directly.
 mod tlog_tiles_error {
     pub use tallylog_core::merkle::TlogError as Error;
+}
+
+/// Stored hashes read through a cache filled a whole batch record at a time.
+struct CachedHashes<'a> {
+    store: &'a Store,
+    cache: std::cell::RefCell<std::collections::HashMap<u64, Hash>>,
+}
+
+impl HashReader for CachedHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles_error::Error> {
+        let mut out = Vec::with_capacity(indexes.len());
+        for &i in indexes {
+            if let Some(h) = self.cache.borrow().get(&i) {
+                out.push(*h);
+                continue;
+            }
+            let (start, v) = self
+                .store
+                .hash_record(i)
+                .ok()
+                .flatten()
+                .ok_or(tlog_tiles_error::Error::IndexesNotInTree)?;
+            let mut cache = self.cache.borrow_mut();
+            for (k, chunk) in v.chunks_exact(32).enumerate() {
+                cache.insert(start + k as u64, Hash(chunk.try_into().expect("32 bytes")));
+            }
+            out.push(
+                *cache
+                    .get(&i)
+                    .ok_or(tlog_tiles_error::Error::IndexesNotInTree)?,
+            );
+        }
+        Ok(out)
+    }
 }
 
 /// Stored hashes during an append: those on disk plus the batch's new ones.
