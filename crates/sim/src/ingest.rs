@@ -134,48 +134,42 @@ pub fn run(cfg: &Config, r: &mut Report) -> std::io::Result<()> {
             "ingest_e2e_receipts",
             ok as f64 / took.as_secs_f64(),
             "events/s",
-            "jetstream_publish_256_inflight",
-            "signed events published, judged, appended durably, receipts received and checked for status",
+            "ed25519_verify_strict_2t",
+            "signed events published, judged, appended durably, receipts received; publisher on the same 2 cores",
         );
 
-        // Latency at a fixed offered rate (open loop), receipts awaited.
-        let offered = 10_000.0;
-        let m = (offered * cfg.seconds.max(1.0) * 1.5) as usize;
-        let load: Vec<SignedEvent> = more_results(&mut authority, m)
-            .into_iter()
-            .map(|e| e.into_event())
-            .collect();
-        let latencies = Mutex::new(Vec::with_capacity(m));
-        let started = Instant::now();
-        submitter
-            .submit(&load, &opts(4096, Some(offered)), |_, took| {
-                latencies.lock().expect("lock").push(took);
-            })
-            .await;
-        let achieved = m as f64 / started.elapsed().as_secs_f64();
-        let mut l = latencies.into_inner().expect("lock");
-        l.sort();
-        r.limit(
-            "offered_rate",
-            offered,
-            "events/s",
-            "open-loop offered load for the latency figures",
-        );
-        r.stage(
-            "ingest_achieved_at_offered",
-            achieved,
-            "events/s",
-            "offered_rate",
-            "what the ledger kept up with at that offered rate",
-        );
+        // Latency at fixed offered rates (open loop), receipts awaited: the
+        // issue's 10,000/s, and half of it.
         r.limit(
             "receipt_p99_target",
             25.0,
             "ms",
             "issue target: receipt p99 under 25 ms at 10,000 events/s offered",
         );
-        r.stage("receipt_p50", percentile(&l, 0.50), "ms", "receipt_p99_target", "publish to verified-status receipt, median");
-        r.stage("receipt_p99", percentile(&l, 0.99), "ms", "receipt_p99_target", "publish to receipt, 99th percentile");
+        for (offered, names) in [
+            (5_000.0, ["offered_5k", "achieved_at_5k", "receipt_p50_at_5k", "receipt_p99_at_5k"]),
+            (10_000.0, ["offered_10k", "achieved_at_10k", "receipt_p50_at_10k", "receipt_p99_at_10k"]),
+        ] {
+            let m = (offered * cfg.seconds.max(1.0) * 1.5) as usize;
+            let load: Vec<SignedEvent> = more_results(&mut authority, m)
+                .into_iter()
+                .map(|e| e.into_event())
+                .collect();
+            let latencies = Mutex::new(Vec::with_capacity(m));
+            let started = Instant::now();
+            submitter
+                .submit(&load, &opts(4096, Some(offered)), |_, took| {
+                    latencies.lock().expect("lock").push(took);
+                })
+                .await;
+            let achieved = m as f64 / started.elapsed().as_secs_f64();
+            let mut l = latencies.into_inner().expect("lock");
+            l.sort();
+            r.limit(names[0], offered, "events/s", "open-loop offered load");
+            r.stage(names[1], achieved, "events/s", names[0], "what the ledger kept up with");
+            r.stage(names[2], percentile(&l, 0.50), "ms", "receipt_p99_target", "publish to receipt, median");
+            r.stage(names[3], percentile(&l, 0.99), "ms", "receipt_p99_target", "publish to receipt, 99th percentile");
+        }
 
         shutdown.cancel();
         ledger
