@@ -483,7 +483,7 @@ def check_log_vectors():
     ok(f"log.json: Merkle roots at every size 0-{len(chain)} recomputed")
     check_proofs("log.json", chain, roots, log["inclusion"], log["consistency"])
 
-    # The worked example quoted in §9 must agree with the vectors.
+    # The worked example quoted in §12 must agree with the vectors.
     require(bodies[21][1].hex() == "f0683b298577bde129919cd0969d54170521228dcf6bcbe7fbbc6c9066b40741"
             and events[21].endswith(b'"sig":"f42021fb6ab6f95c1f05d756ed9a5cfc316a986451bd794e7c4c45'
                                     b'a5ff5071e08e28195f6380006d623433f73598c6c4fee53d8007b2bedee511'
@@ -492,15 +492,15 @@ def check_log_vectors():
             and chain[21].hex() == "49c15c6984d13f55e06f5548265515ac27098eebc7e8e875a0d5829a83e7c354"
             and len(roots) == 29
             and roots[28].hex() == "ed00d48e4cdb2533bf7bb721bae81a56e07cc49111ea118d4ea8d64f527bc621",
-            "§9 worked example disagrees with the vectors")
-    ok("§9 worked example (id, signature, 592-byte entry 21, chain hash, root) matches the vectors")
+            "§12 worked example disagrees with the vectors")
+    ok("§12 worked example (id, signature, 592-byte entry 21, chain hash, root) matches the vectors")
     return events, entries, bodies, roots
 
 
 def check_keys_and_signing(bodies, events):
     keys = {k["name"]: k for k in json.loads((VECTORS / "keys.json").read_text())["keys"]}
     for k in keys.values():
-        # §9 writes SHA-256("tallylog test key " || n); n turns out to be ASCII decimal.
+        # §12 writes SHA-256("tallylog test key " || n); n turns out to be ASCII decimal.
         seed = unhex(k["secret"], 32, "secret")
         require(seed == sha256(b"tallylog test key " + str(k["test_key"]).encode()), f"{k['name']} seed")
         require(ed25519_public(seed).hex() == k["public"], f"{k['name']}: public != derived key")

@@ -99,6 +99,14 @@ pub fn run(cfg: &Config, r: &mut Report) -> std::io::Result<()> {
             max_batch: 1024,
         };
         let ledger = tokio::spawn(tallylog_ledger::run(config, shutdown.clone()));
+        // Wait until the ledger answers (its streams exist) before loading it.
+        let stats = format!("tallylog.{}.stats", sample::ELECTION);
+        for _ in 0..400 {
+            if client.request(stats.clone(), "".into()).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
         let names = Names::new(sample::ELECTION.parse().expect("valid id"));
         let submitter = Submitter::connect(server.url(), names)
             .await
