@@ -2,7 +2,8 @@
 //! their receipts, and keep the receipts beside the input.
 //!
 //! Safe to run again after any failure: events already in the log are answered
-//! with their original entries, and nothing is ever added twice.
+//! with their original entries, and nothing is ever added twice. A CSV export is
+//! signed once, into FILE.signed.jsonl; to retry, submit that file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,10 @@ pub struct Args {
     /// The log's origin, with --log-key.
     #[arg(long)]
     origin: Option<Origin>,
+    /// The election's root key: trust the log the definition names only if the
+    /// definition is signed by this key (recommended when not giving --log-key).
+    #[arg(long, env = "TALLYLOG_ROOT_KEY")]
+    root_key: Option<PublicKey>,
     /// Submissions awaiting their receipt at once.
     #[arg(long, default_value_t = 512)]
     in_flight: usize,
@@ -90,6 +95,9 @@ pub fn run(a: Args) -> Result<Outcome> {
         let submitter = Submitter::connect(&a.nats, names)
             .await
             .context("connecting to NATS")?;
+        let events_for_trust: Vec<SignedEvent> = items.iter().map(|i| i.event.clone()).collect();
+        // Whom to believe is settled before anything is sent.
+        let verifier = trust(&a, &submitter, &events_for_trust).await?;
         let events: Vec<SignedEvent> = items.iter().map(|i| i.event.clone()).collect();
         let total = events.len() as u64;
         let done = AtomicU64::new(0);
@@ -113,7 +121,6 @@ pub fn run(a: Args) -> Result<Outcome> {
             .await;
         eprintln!();
 
-        let verifier = trust(&a, &submitter, &events).await?;
         let mut receipts: Vec<Vec<u8>> = vec![Vec::new(); a.files.len()];
         let (mut ok, mut rejected) = (0u64, 0u64);
         let mut checkpoints: std::collections::HashMap<
@@ -127,6 +134,12 @@ pub fn run(a: Args) -> Result<Outcome> {
                     let checked = Receipt::decode(&receipt)
                         .map_err(|e| e.to_string())
                         .and_then(|r| {
+                            if id != item.event.id() || index != r.index.0 {
+                                return Err(format!(
+                                    "the reply names event {id} at index {index}, the receipt index {}",
+                                    r.index
+                                ));
+                            }
                             // One signature check per distinct checkpoint.
                             let cp = match checkpoints.get(&r.checkpoint) {
                                 Some(cp) => cp.clone(),
@@ -241,6 +254,16 @@ fn load(a: &Args) -> Result<(Vec<Item>, u64)> {
 /// keeps the signed events in PATH.signed.jsonl.
 fn sign_csv(a: &Args, f: usize, path: &Path, text: &[u8]) -> Result<Vec<Item>> {
     let key_path = a.key.as_ref().expect("clap: --csv requires --key");
+    let signed_path = with_suffix(path, ".signed.jsonl");
+    if signed_path.exists() {
+        // Signing the rows again would make new events for the same forms.
+        bail!(
+            "{} was signed before, into {}: submit that file instead (`tallylog submit {}`)",
+            path.display(),
+            signed_path.display(),
+            signed_path.display()
+        );
+    }
     let key = tallylog_core::keys::decode_secret(&crate::files::read_limited(key_path, 4096)?)
         .with_context(|| format!("reading the key file {}", key_path.display()))?;
     let Some(election) = a.election.clone() else {
@@ -276,10 +299,9 @@ fn sign_csv(a: &Args, f: usize, path: &Path, text: &[u8]) -> Result<Vec<Item>> {
     }
     // Keep the signed events before the chain advances: if this run dies, they
     // can be submitted as they are.
-    let signed_path = with_suffix(path, ".signed.jsonl");
     let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
+        .create_new(true)
+        .write(true)
         .open(&signed_path)
         .with_context(|| format!("opening {}", signed_path.display()))?;
     file.write_all(&signed)
@@ -319,6 +341,11 @@ async fn trust(a: &Args, s: &Submitter, events: &[SignedEvent]) -> Result<LogVer
         }
     };
     let root = def_event.body().author;
+    if let Some(pinned) = a.root_key {
+        if pinned != root {
+            bail!("the election definition is signed by {root}, not by the root key {pinned} you gave");
+        }
+    }
     let def_event = def_event
         .verify()
         .context("the election definition's signature does not verify")?;
@@ -326,8 +353,14 @@ async fn trust(a: &Args, s: &Submitter, events: &[SignedEvent]) -> Result<LogVer
         bail!("the log's first entry is not an election definition");
     };
     eprintln!(
-        "checking receipts against log {} (key {}), as named by the election's root key {root}",
-        def.log.origin, def.log.key
+        "checking receipts against log {} (key {}), as named by the election's root key {root}{}",
+        def.log.origin,
+        def.log.key,
+        if a.root_key.is_some() {
+            ""
+        } else {
+            " (not pinned: give --root-key to be sure it is the real one)"
+        }
     );
     LogVerifier::new(def.log.origin.as_str(), def.log.key).map_err(anyhow::Error::msg)
 }

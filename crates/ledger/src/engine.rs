@@ -70,6 +70,9 @@ pub struct Engine {
     points: HashMap<PublicKey, VerifyingKey>,
 }
 
+/// Why a submission failed before the rules: the event's id if it decoded.
+type Refused = (Option<EventId>, EventError);
+
 /// Keys kept decoded at most; beyond this the cache starts again (bounded memory
 /// whatever the number of keys registered).
 const MAX_CACHED_KEYS: usize = 100_000;
@@ -85,26 +88,30 @@ impl Engine {
     }
 
     /// Decodes and verifies every payload, on two threads for large batches.
-    fn decode_all(&mut self, batch: &[Submission]) -> Vec<Result<VerifiedEvent, EventError>> {
+    fn decode_all(&mut self, batch: &[Submission]) -> Vec<Result<VerifiedEvent, Refused>> {
         let cache = &self.points;
-        let work = |subs: &[Submission]| -> Vec<(Result<VerifiedEvent, EventError>, Option<VerifyingKey>)> {
-            subs.iter()
-                .map(|s| {
-                    let ev = match SignedEvent::decode(&s.payload) {
-                        Ok(ev) => ev,
-                        Err(e) => return (Err(e), None),
-                    };
-                    let author = ev.body().author;
-                    match cache.get(&author) {
-                        Some(p) => (ev.verify_with(p), None),
-                        None => match author.point() {
-                            Some(p) => (ev.verify_with(&p), Some(p)),
-                            None => (Err(EventError::BadSignature), None),
-                        },
-                    }
-                })
-                .collect()
-        };
+        let work =
+            |subs: &[Submission]| -> Vec<(Result<VerifiedEvent, Refused>, Option<VerifyingKey>)> {
+                subs.iter()
+                    .map(|s| {
+                        let ev = match SignedEvent::decode(&s.payload) {
+                            Ok(ev) => ev,
+                            Err(e) => return (Err((None, e)), None),
+                        };
+                        // A decodable event has an id even if its signature fails:
+                        // the publisher is told which event was refused.
+                        let id = Some(ev.id());
+                        let author = ev.body().author;
+                        match cache.get(&author) {
+                            Some(p) => (ev.verify_with(p).map_err(|e| (id, e)), None),
+                            None => match author.point() {
+                                Some(p) => (ev.verify_with(&p).map_err(|e| (id, e)), Some(p)),
+                                None => (Err((id, EventError::BadSignature)), None),
+                            },
+                        }
+                    })
+                    .collect()
+            };
         let results = if batch.len() >= 64 {
             let (a, b) = batch.split_at(batch.len() / 2);
             std::thread::scope(|s| {
@@ -149,9 +156,9 @@ impl Engine {
         for result in decoded {
             let ev = match result {
                 Ok(ev) => ev,
-                Err(e) => {
+                Err((id, e)) => {
                     verdicts.push(Verdict::Rejected {
-                        id: None,
+                        id,
                         code: e.code(),
                         message: e.to_string(),
                     });

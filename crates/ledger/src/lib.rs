@@ -163,17 +163,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Ledg
     ));
 
     let mut engine = Some(Engine::new(store.clone(), signer, config.election.clone()));
+    let max_batch = config.max_batch.clamp(1, MAX_BATCH);
     let result = async {
         let mut expected = store.read().expect("lock").cursor() + 1;
+        let mut retry = Backoff::default();
         'consumer: loop {
-            let consumer = recreate_consumer(&intake, &names, expected).await?;
-            let mut messages = consumer
-                .stream()
-                .max_messages_per_batch(config.max_batch * 4)
-                .heartbeat(Duration::from_secs(5))
-                .messages()
-                .await
-                .map_err(|e| LedgerError::Nats(format!("pulling submissions: {e}")))?;
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let mut messages = match open_intake(&intake, &names, expected, max_batch).await {
+                Ok(m) => m,
+                Err(e @ LedgerError::Identity(_)) => return Err(e),
+                Err(e) => {
+                    // NATS is away or restarting: wait and try again, forever;
+                    // nothing was taken, so nothing is lost.
+                    tracing::warn!(error = %e, "cannot read the intake stream yet");
+                    retry.wait(&shutdown).await;
+                    continue 'consumer;
+                }
+            };
             loop {
                 // Wait for one submission, then take whatever else has already
                 // arrived, up to a batch: no added latency when idle, large
@@ -183,53 +191,45 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Ledg
                     _ = shutdown.cancelled() => return Ok(()),
                 };
                 let mut batch = Vec::new();
+                // Set when the delivered sequence broke off: after judging what
+                // is in hand, read again from the cursor.
+                let mut reread = false;
                 let mut next = first;
                 loop {
                     match next {
                         None => {
                             tracing::warn!("the submission stream ended; re-reading from the cursor");
-                            continue 'consumer;
+                            reread = true;
                         }
                         Some(Err(e)) => {
                             tracing::warn!(error = %e, "pulling submissions failed; re-reading from the cursor");
-                            if batch.is_empty() {
-                                tokio::time::sleep(Duration::from_millis(200)).await;
-                                continue 'consumer;
-                            }
-                            break;
+                            reread = true;
                         }
-                        Some(Ok(msg)) => {
-                            let seq = match msg.info() {
-                                Ok(info) => info.stream_sequence,
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "a submission without stream metadata");
-                                    continue 'consumer;
+                        Some(Ok(msg)) => match msg.info() {
+                            // Only deliveries of this stream to this consumer
+                            // count; anything else in the inbox is not intake.
+                            Ok(info)
+                                if info.stream == names.intake_stream()
+                                    && info.consumer == CONSUMER =>
+                            {
+                                let seq = info.stream_sequence;
+                                if seq > expected {
+                                    tracing::warn!(expected, got = seq, "a gap in delivered submissions; re-reading from the cursor");
+                                    reread = true;
+                                } else if seq == expected {
+                                    expected += 1;
+                                    batch.push(Submission {
+                                        seq,
+                                        payload: msg.payload.clone(),
+                                        reply_to: reply_subject(&msg),
+                                    });
                                 }
-                            };
-                            if seq < expected {
-                                // Delivered twice; already judged.
-                            } else if seq > expected {
-                                tracing::warn!(expected, got = seq, "a gap in delivered submissions; re-reading from the cursor");
-                                if batch.is_empty() {
-                                    continue 'consumer;
-                                }
-                                break;
-                            } else {
-                                expected += 1;
-                                let reply_to = msg
-                                    .headers
-                                    .as_ref()
-                                    .and_then(|h| h.get(REPLY_TO))
-                                    .map(|v| v.as_str().to_owned());
-                                batch.push(Submission {
-                                    seq,
-                                    payload: msg.payload.clone(),
-                                    reply_to,
-                                });
+                                // seq < expected: delivered twice, already judged.
                             }
-                        }
+                            _ => tracing::warn!(subject = %msg.subject, "ignoring a message that is not an intake delivery"),
+                        },
                     }
-                    if batch.len() >= config.max_batch {
+                    if reread || batch.len() >= max_batch {
                         break;
                     }
                     match futures::FutureExt::now_or_never(messages.next()) {
@@ -237,43 +237,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Ledg
                         None => break,
                     }
                 }
-                if batch.is_empty() {
-                    continue;
+                if !batch.is_empty() {
+                    retry = Backoff::default();
+                    judge_and_reply(&mut engine, batch, &client, &metrics, &head_tx, &fresh).await?;
                 }
-                let size = batch.len();
-                let cycle = Instant::now();
-                let mut eng = engine.take().expect("invariant: the engine is back after each batch");
-                let (eng, judged) = tokio::task::spawn_blocking(move || {
-                    let r = eng.judge(batch);
-                    (eng, r)
-                })
-                .await
-                .expect("invariant: judging does not panic");
-                engine = Some(eng);
-                let mut judged = judged?;
-                republish::hand_over(&fresh, std::mem::take(&mut judged.entries));
-                for (to, reply) in &judged.replies {
-                    let body = serde_json::to_vec(reply).expect("invariant: replies serialise");
-                    if let Err(e) = client.publish(to.clone(), body.into()).await {
-                        // The entry is durable; the publisher can ask again.
-                        tracing::warn!(error = %e, "sending a reply failed");
+                if reread {
+                    // Whatever was taken is judged; the rest comes again from
+                    // the cursor. Wait a little if nothing was taken, so a hole
+                    // that does not fill cannot spin.
+                    if store.read().expect("lock").cursor() + 1 != expected {
+                        expected = store.read().expect("lock").cursor() + 1;
                     }
+                    retry.wait(&shutdown).await;
+                    continue 'consumer;
                 }
-                let _ = client.flush().await;
-                record(&metrics, size, &judged);
-                let _ = head_tx.send(judged.head.size);
-                tracing::debug!(
-                    size = judged.head.size,
-                    batch = size,
-                    accepted = judged.accepted,
-                    rejected = judged.rejected.len(),
-                    verify_ms = judged.verify_time.as_secs_f64() * 1e3,
-                    judge_ms = judged.judge_time.as_secs_f64() * 1e3,
-                    sync_ms = judged.sync_time.as_secs_f64() * 1e3,
-                    receipts_ms = judged.receipt_time.as_secs_f64() * 1e3,
-                    cycle_ms = cycle.elapsed().as_secs_f64() * 1e3,
-                    "batch appended"
-                );
             }
         }
     }
@@ -307,16 +284,86 @@ fn record(m: &Metrics, batch: usize, j: &engine::Judged) {
     }
 }
 
-/// Deletes and recreates the ledger's consumer so that it starts at `from`.
-async fn recreate_consumer(
+/// The ledger's consumer on the intake stream.
+const CONSUMER: &str = "ledger";
+
+/// The largest batch judged at once (bounds memory with the byte limit below).
+pub const MAX_BATCH: usize = 4096;
+
+/// Bytes of submissions pulled from the server at once, at most.
+const PULL_BYTES: usize = 8 * 1024 * 1024;
+
+/// Waits that grow from 100 ms to 5 s while something keeps failing.
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    async fn wait(&mut self, shutdown: &CancellationToken) {
+        let ms = 100u64 << self.0.min(6);
+        self.0 += 1;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(ms.min(5_000))) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+}
+
+/// Where the publisher asked for the reply, if it is a subject the ledger may
+/// answer on: a client inbox, never a wildcard, a system subject or one of
+/// tallylog's own (a reply aimed at the log stream would be stored in it).
+fn reply_subject(msg: &async_nats::jetstream::Message) -> Option<String> {
+    let to = msg.headers.as_ref()?.get(REPLY_TO)?.as_str();
+    let ok = to.starts_with("_INBOX.")
+        && to.len() <= 256
+        && to
+            .split('.')
+            .all(|t| !t.is_empty() && t != "*" && t != ">" && !t.contains(char::is_whitespace));
+    if ok {
+        Some(to.to_owned())
+    } else {
+        tracing::warn!(
+            reply_to = to,
+            "not replying to a subject that is not an inbox"
+        );
+        None
+    }
+}
+
+/// (Re)creates the ledger's consumer from intake sequence `from`, after
+/// checking that the stream still holds everything from there: a stream that
+/// lost messages the ledger has not judged, or that is behind the ledger's own
+/// cursor, is not something to read past silently.
+async fn open_intake(
     intake: &jetstream::stream::Stream,
     names: &Names,
     from: u64,
-) -> Result<consumer::PullConsumer, LedgerError> {
-    let _ = intake.delete_consumer("ledger").await;
-    intake
+    max_batch: usize,
+) -> Result<consumer::pull::Stream, LedgerError> {
+    let nats = |what: &str, e: &dyn std::fmt::Display| LedgerError::Nats(format!("{what}: {e}"));
+    let mut stream = intake.clone();
+    let state = stream
+        .info()
+        .await
+        .map_err(|e| nats("reading the intake stream's state", &e))?
+        .state
+        .clone();
+    if state.last_sequence + 1 < from {
+        return Err(LedgerError::Identity(format!(
+            "the intake stream ends at {} but this ledger has judged up to {}: the stream was              recreated or lost data the server had acknowledged; restore it, or start a new log",
+            state.last_sequence,
+            from - 1
+        )));
+    }
+    if state.messages > 0 && state.first_sequence > from {
+        return Err(LedgerError::Identity(format!(
+            "the intake stream starts at {} but submission {from} was never judged: messages were              removed from the intake",
+            state.first_sequence
+        )));
+    }
+    let _ = intake.delete_consumer(CONSUMER).await;
+    let consumer: consumer::PullConsumer = intake
         .create_consumer(consumer::pull::Config {
-            durable_name: Some("ledger".to_owned()),
+            durable_name: Some(CONSUMER.to_owned()),
             description: Some("tallylog ledger; its position is kept in the store".to_owned()),
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: from,
@@ -326,7 +373,65 @@ async fn recreate_consumer(
             ..Default::default()
         })
         .await
-        .map_err(|e| LedgerError::Nats(format!("creating the intake consumer: {e}")))
+        .map_err(|e| nats("creating the intake consumer", &e))?;
+    consumer
+        .stream()
+        .max_messages_per_batch(max_batch)
+        .max_bytes_per_batch(PULL_BYTES)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|e| nats("pulling submissions", &e))
+}
+
+/// Judges a batch on a blocking thread, then sends the replies (the batch is
+/// durable by then) and hands the new entries to the republisher.
+async fn judge_and_reply(
+    engine: &mut Option<Engine>,
+    batch: Vec<Submission>,
+    client: &async_nats::Client,
+    metrics: &Metrics,
+    head_tx: &watch::Sender<u64>,
+    fresh: &republish::Fresh,
+) -> Result<(), LedgerError> {
+    let size = batch.len();
+    let cycle = Instant::now();
+    let eng = engine
+        .take()
+        .expect("invariant: the engine is back after each batch");
+    let (eng, judged) = tokio::task::spawn_blocking(move || {
+        let mut eng = eng;
+        let r = eng.judge(batch);
+        (eng, r)
+    })
+    .await
+    .expect("invariant: judging does not panic");
+    *engine = Some(eng);
+    let mut judged = judged?;
+    republish::hand_over(fresh, std::mem::take(&mut judged.entries));
+    for (to, reply) in &judged.replies {
+        let body = serde_json::to_vec(reply).expect("invariant: replies serialise");
+        if let Err(e) = client.publish(to.clone(), body.into()).await {
+            // The entry is durable; the publisher can ask again.
+            tracing::warn!(error = %e, "sending a reply failed");
+        }
+    }
+    let _ = client.flush().await;
+    record(metrics, size, &judged);
+    let _ = head_tx.send(judged.head.size);
+    tracing::debug!(
+        size = judged.head.size,
+        batch = size,
+        accepted = judged.accepted,
+        rejected = judged.rejected.len(),
+        verify_ms = judged.verify_time.as_secs_f64() * 1e3,
+        judge_ms = judged.judge_time.as_secs_f64() * 1e3,
+        sync_ms = judged.sync_time.as_secs_f64() * 1e3,
+        receipts_ms = judged.receipt_time.as_secs_f64() * 1e3,
+        cycle_ms = cycle.elapsed().as_secs_f64() * 1e3,
+        "batch appended"
+    );
+    Ok(())
 }
 
 /// Answers receipt lookups, entry reads and stats requests.
@@ -348,8 +453,7 @@ async fn serve_lookups(
     };
     let mut receipts = sub(names.receipt()).await?;
     let mut entries = sub(names.entry()).await?;
-    let stats_subject = format!("tallylog.{}.stats", names.election());
-    let mut stats = sub(stats_subject).await?;
+    let mut stats = sub(names.stats()).await?;
     loop {
         let (msg, what) = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -377,7 +481,17 @@ async fn serve_lookups(
                             engine::lookup(&store.read().expect("lock"), id)
                         })
                         .await
-                        .expect("invariant: lookups do not panic")?;
+                        .expect("invariant: lookups do not panic")
+                        .unwrap_or_else(|e| {
+                            // Say so and keep serving: the next lookup may work.
+                            tracing::error!(error = %e, "a receipt lookup failed");
+                            Reply::Rejected {
+                                id: Some(id),
+                                code: "unavailable".to_owned(),
+                                message: "the ledger could not read its store; ask again"
+                                    .to_owned(),
+                            }
+                        });
                         serde_json::to_vec(&reply)
                     }
                 }
@@ -393,10 +507,14 @@ async fn serve_lookups(
                             store.read().expect("lock").entry(LogIndex(i))
                         })
                         .await
-                        .expect("invariant: reads do not panic")?;
+                        .expect("invariant: reads do not panic");
                         match entry {
-                            Some(e) => e.bytes().to_vec(),
-                            None => format!("error: no entry {i}").into_bytes(),
+                            Ok(Some(e)) => e.bytes().to_vec(),
+                            Ok(None) => format!("error: no entry {i}").into_bytes(),
+                            Err(e) => {
+                                tracing::error!(error = %e, "an entry read failed");
+                                b"error: the ledger could not read its store; ask again".to_vec()
+                            }
                         }
                     }
                 }

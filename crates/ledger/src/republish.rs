@@ -47,12 +47,20 @@ pub type Fresh = Arc<std::sync::Mutex<VecDeque<Entry>>>;
 /// while) it reads them back from the store.
 pub const FRESH_MAX: usize = 65_536;
 
-/// Hands newly appended entries to the republisher.
+/// Bytes of entries kept for the republisher at most.
+pub const FRESH_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// Hands newly appended entries to the republisher, dropping the oldest past
+/// the bounds (the republisher then reads those from the store).
 pub fn hand_over(fresh: &Fresh, entries: Vec<Entry>) {
     let mut f = fresh.lock().expect("lock");
     f.extend(entries);
-    while f.len() > FRESH_MAX {
-        f.pop_front();
+    let mut bytes: usize = f.iter().map(|e| e.bytes().len()).sum();
+    while f.len() > FRESH_MAX || bytes > FRESH_MAX_BYTES {
+        match f.pop_front() {
+            Some(e) => bytes -= e.bytes().len(),
+            None => break,
+        }
     }
 }
 
@@ -63,10 +71,20 @@ impl Republisher {
             let target = *self.head.borrow_and_update();
             match self.catch_up(target).await {
                 Ok(()) => {}
+                Err(e @ LedgerError::Identity(_)) => {
+                    // The stream holds something that is not this log: never
+                    // publish past it. A person must look.
+                    tracing::error!(error = %e, "the log stream does not match the log; republishing stopped");
+                    return Err(e);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "republishing failed; resuming from the stream's position");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                        // Shutting down while NATS is away: what is not yet in
+                        // the stream is in the store, and the next start sends it.
+                        _ = shutdown.cancelled() => return Ok(()),
+                    }
                 }
             }
             if shutdown.is_cancelled() {
@@ -94,26 +112,8 @@ impl Republisher {
         // after an error (the position is then whatever the server kept).
         let mut next = match self.published.take() {
             Some(n) => n,
-            None => {
-                let mut stream = self
-                    .js
-                    .get_stream(self.names.log_stream())
-                    .await
-                    .map_err(|e| LedgerError::Nats(format!("opening the log stream: {e}")))?;
-                stream
-                    .info()
-                    .await
-                    .map_err(|e| LedgerError::Nats(format!("reading the log stream's state: {e}")))?
-                    .state
-                    .last_sequence
-            }
+            None => self.stream_position(target).await?,
         };
-        if next > target {
-            return Err(LedgerError::Store(format!(
-                "the log stream holds {next} entries but the store only {target}: \
-                 the stream belongs to another log, or the store was rolled back"
-            )));
-        }
         let mut pending: VecDeque<(u64, PublishAckFuture)> = VecDeque::new();
         while next < target || !pending.is_empty() {
             while next < target && pending.len() < IN_FLIGHT {
@@ -151,6 +151,49 @@ impl Republisher {
         Ok(())
     }
 
+    /// How many entries the log stream holds, after checking that what it
+    /// holds is this log: its last message must be entry `last_sequence - 1`,
+    /// byte for byte. Anything else (a foreign message, another log's stream, a
+    /// store rolled back) is an identity error, never something to publish past.
+    async fn stream_position(&self, target: u64) -> Result<u64, LedgerError> {
+        let mut stream = self
+            .js
+            .get_stream(self.names.log_stream())
+            .await
+            .map_err(|e| LedgerError::Nats(format!("opening the log stream: {e}")))?;
+        let last = stream
+            .info()
+            .await
+            .map_err(|e| LedgerError::Nats(format!("reading the log stream's state: {e}")))?
+            .state
+            .last_sequence;
+        if last == 0 {
+            return Ok(0);
+        }
+        if last > target {
+            return Err(LedgerError::Identity(format!(
+                "the log stream holds {last} messages but the log only {target} entries: \
+                 it holds messages that are not this log's, or the store was rolled back"
+            )));
+        }
+        let msg = stream
+            .get_raw_message(last)
+            .await
+            .map_err(|e| LedgerError::Nats(format!("reading log stream message {last}: {e}")))?;
+        let store = self.store.clone();
+        let index = last - 1;
+        let entry =
+            tokio::task::spawn_blocking(move || store.read().expect("lock").entry(LogIndex(index)))
+                .await
+                .expect("invariant: reading an entry does not panic")?;
+        match entry {
+            Some(e) if e.bytes() == &msg.payload[..] => Ok(last),
+            _ => Err(LedgerError::Identity(format!(
+                "log stream message {last} is not entry {index} of this log"
+            ))),
+        }
+    }
+
     /// Entry `index` from the hand-over buffer, dropping older ones.
     fn take_fresh(&self, index: u64) -> Option<Entry> {
         let mut f = self.fresh.lock().expect("lock");
@@ -175,7 +218,7 @@ impl Republisher {
             Payload::Correction(c) => Some(c.form.station.region().clone()),
             Payload::Recount(r) => Some(r.form.station.region().clone()),
             Payload::ComplaintFiled(c) => {
-                self.regions.insert(entry.event().id(), c.region.clone());
+                self.remember_region(entry.event().id(), c.region.clone());
                 c.region.clone()
             }
             Payload::ComplaintAcknowledged(s) | Payload::ComplaintReview(s) => {
@@ -207,10 +250,16 @@ impl Republisher {
             Some(Payload::ComplaintFiled(c)) => c.region.clone(),
             _ => None,
         };
-        if self.regions.len() > 1_000_000 {
+        self.remember_region(id, region.clone());
+        Ok(region)
+    }
+
+    /// Caches a complaint's region; the cache starts again past a million
+    /// (a miss only costs a store read).
+    fn remember_region(&mut self, id: EventId, region: Option<RegionCode>) {
+        if self.regions.len() >= 1_000_000 {
             self.regions.clear();
         }
-        self.regions.insert(id, region.clone());
-        Ok(region)
+        self.regions.insert(id, region);
     }
 }

@@ -351,12 +351,64 @@ async fn every_kind_of_bad_submission_is_rejected_with_its_reason_and_changes_no
     for ((want, _), reply) in cases.iter().zip(replies) {
         assert_eq!(&rejected_code(&reply.unwrap()), want);
     }
+    // The log is unchanged: the ledger still reports the old size.
+    let stats = s
+        .client()
+        .request(names().stats(), "".into())
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+    assert_eq!(stats["log_size"], store_before.0.size, "{stats}");
+    assert_eq!(stats["rejected"], cases.len() as u64, "{stats}");
+
+    // A reply address that is not an inbox is not answered: here one that
+    // would put the ledger's reply into the log stream itself.
+    let client = s.client().clone();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        tallylog_nats::REPLY_TO,
+        "tallylog.sample-2023.log.result._._._._",
+    );
+    let js = async_nats::jetstream::new(client.clone());
+    js.publish_with_headers(
+        names().submit(tallylog_core::event::Kind::Result),
+        headers,
+        "junk".into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    // A later, honest submission is judged after it, so once it is answered
+    // the junk was judged too.
+    let honest = submit(&s, &good[..1]).await;
+    accepted(&honest[0]);
+    let mut log = js.get_stream(names().log_stream()).await.unwrap();
+    let want = store_before.0.size + 1;
+    for _ in 0..100 {
+        if log.info().await.unwrap().state.messages >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let state = log.info().await.unwrap().state.clone();
+    assert_eq!(
+        (state.messages, state.last_sequence),
+        (want, want),
+        "only entries in the log stream"
+    );
+
     ledger.stop().await;
     let st = Store::open(data.path()).unwrap();
+    assert_eq!(st.head().size, want, "only the honest event was added");
     assert_eq!(
-        (st.head(), st.checkpoint().unwrap()),
-        store_before,
-        "the log is unchanged"
+        st.entry(LogIndex(store_before.0.size))
+            .unwrap()
+            .unwrap()
+            .event()
+            .id(),
+        good[0].id()
     );
 }
 

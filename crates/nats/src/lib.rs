@@ -9,6 +9,7 @@
 //! | `tallylog.E.log.KIND.P.D.C.S` | accepted log entries, by kind and region (log stream) |
 //! | `tallylog.E.receipt` | request: an event id; reply: its receipt, or `unknown` |
 //! | `tallylog.E.entry` | request: an entry index; reply: the entry's bytes |
+//! | `tallylog.E.stats` | request: the ledger's counters, as JSON |
 //!
 //! `P.D.C.S` are the province, district, commune and station segments of the
 //! event's region, `_` where the event names no such level; so a party agent
@@ -74,6 +75,9 @@ impl Names {
     pub fn entry(&self) -> String {
         format!("tallylog.{}.entry", self.election)
     }
+    pub fn stats(&self) -> String {
+        format!("tallylog.{}.stats", self.election)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +116,10 @@ pub async fn ensure_streams(
         retention: stream::RetentionPolicy::Limits,
         max_message_size: MAX_MESSAGE_BYTES,
         duplicate_window: Duration::from_secs(120),
+        // Nothing that entered either stream may be taken out through the API:
+        // the intake is the ledger's input and the log stream is the log.
+        deny_delete: true,
+        deny_purge: true,
         ..Default::default()
     };
     let mut out = Vec::new();

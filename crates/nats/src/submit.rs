@@ -172,7 +172,7 @@ impl Submitter {
     ) -> Vec<Result<Reply, SubmitError>> {
         let resent = AtomicBool::new(false);
         let all = (0..payloads.len()).collect();
-        let mut out = self.pass(&payloads, all, opts, &resent, &progress).await;
+        let mut out = self.pass(&payloads, all, opts, 0, &resent, &progress).await;
         if resent.load(Ordering::Relaxed) {
             let again: Vec<usize> = out
                 .iter()
@@ -187,11 +187,14 @@ impl Submitter {
                     count = again.len(),
                     "resubmitting events refused for a missing predecessor"
                 );
+                // Numbered after the first pass's attempts, so that the server's
+                // dedup window does not swallow these sends.
                 let second = self
                     .pass(
                         &payloads,
                         again.clone(),
                         opts,
+                        opts.attempts.max(1),
                         &AtomicBool::new(false),
                         &progress,
                     )
@@ -210,6 +213,7 @@ impl Submitter {
         payloads: &[(Bytes, Option<EventId>, String)],
         which: Vec<usize>,
         opts: &Options,
+        first_attempt: u32,
         resent: &AtomicBool,
         progress: &impl Fn(&Reply, Duration),
     ) -> Vec<Result<Reply, SubmitError>> {
@@ -243,10 +247,10 @@ impl Submitter {
                 }
             }
             let started = tokio::time::Instant::now();
-            let first = self.send(payload, *id, subject, 1).await;
+            let first = self.send(payload, *id, subject, first_attempt + 1).await;
             running.push(async move {
                 let r = self
-                    .complete(first, payload, *id, subject, opts, resent)
+                    .complete(first, &payloads[i], opts, first_attempt, resent)
                     .await;
                 (k, r, started.elapsed())
             });
@@ -314,15 +318,15 @@ impl Submitter {
     async fn complete(
         &self,
         first: Result<Sent, SubmitError>,
-        payload: &Bytes,
-        id: Option<EventId>,
-        subject: &str,
+        item: &(Bytes, Option<EventId>, String),
         opts: &Options,
+        first_attempt: u32,
         resent: &AtomicBool,
     ) -> Result<Reply, SubmitError> {
+        let (payload, id, subject) = (&item.0, item.1, item.2.as_str());
         let mut sent = first;
-        for attempt in 1..=opts.attempts {
-            if attempt > 1 {
+        for attempt in first_attempt + 1..=first_attempt + opts.attempts.max(1) {
+            if attempt > first_attempt + 1 {
                 resent.store(true, Ordering::Relaxed);
                 sent = self.send(payload, id, subject, attempt).await;
             }
@@ -365,8 +369,14 @@ impl Submitter {
             }
             match tokio::time::timeout(opts.reply_timeout, rx).await {
                 Ok(Ok(bytes)) => {
-                    return serde_json::from_slice(&bytes)
-                        .map_err(|e| SubmitError::BadReply(e.to_string()))
+                    let reply: Reply = serde_json::from_slice(&bytes)
+                        .map_err(|e| SubmitError::BadReply(e.to_string()))?;
+                    // A reply about another event is not this one's verdict
+                    // (misdirected or forged): ask the ledger instead.
+                    if id.is_none() || reply_id(&reply) == id {
+                        return Ok(reply);
+                    }
+                    tracing::warn!("a reply named another event; asking the ledger");
                 }
                 _ => {
                     self.waiters.lock().expect("lock").remove(&n);
@@ -382,7 +392,7 @@ impl Submitter {
             tokio::time::sleep(backoff(attempt)).await;
             sent = Err(SubmitError::NoReply(attempt));
         }
-        Err(SubmitError::NoReply(opts.attempts))
+        Err(SubmitError::NoReply(opts.attempts.max(1)))
     }
 
     /// Asks the ledger for the receipt of event `id`.
@@ -425,6 +435,13 @@ const ORDER_CODES: [&str; 5] = [
     "unknown_reference",
     "no_election",
 ];
+
+fn reply_id(r: &Reply) -> Option<EventId> {
+    match r {
+        Reply::Accepted { id, .. } | Reply::Unknown { id } => Some(*id),
+        Reply::Rejected { id, .. } => *id,
+    }
+}
 
 /// A sent attempt: its reply slot, where the reply will arrive, and the
 /// stream's acknowledgement still to await.

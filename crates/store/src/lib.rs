@@ -329,8 +329,12 @@ impl Store {
             )));
         }
         if head.size == 0 {
-            if self.log.iter().next().is_some() {
-                return Err(self.inconsistent("the head says empty but records exist".into()));
+            // An empty log may have judged (and refused) submissions already:
+            // its intake cursor is the one record it can hold.
+            for k in self.log.iter().keys() {
+                if &*k? != CURSOR_KEY {
+                    return Err(self.inconsistent("the head says empty but records exist".into()));
+                }
             }
             return Ok(head);
         }
@@ -371,20 +375,34 @@ impl Store {
                 self.inconsistent("the stored Merkle hashes do not give the head's root".into())
             );
         }
-        if let Some(cp) = self.checkpoint()? {
-            // The checkpoint is written in the same batch as the head, so it
-            // must describe exactly the head.
-            let text = String::from_utf8_lossy(&cp);
-            let mut lines = text.lines().skip(1);
-            let size = lines.next().and_then(|l| l.parse::<u64>().ok());
-            if size != Some(head.size) {
-                return Err(self.inconsistent(format!(
-                    "the stored checkpoint is for size {size:?}, the head for {}",
-                    head.size
-                )));
-            }
+        // The checkpoint is written in the same batch as the head, so it must
+        // describe exactly the head: its size and its root. (Its signature is
+        // the auditor's to check; the store does not hold the log key.)
+        let cp = self
+            .checkpoint()?
+            .ok_or_else(|| self.inconsistent("the log has entries but no checkpoint".into()))?;
+        let text = String::from_utf8_lossy(&cp);
+        let mut lines = text.lines().skip(1);
+        let size = lines.next().and_then(|l| l.parse::<u64>().ok());
+        let root = lines.next().map(str::to_owned);
+        let want_root = base64_std(&head.root.0);
+        if size != Some(head.size) || root.as_deref() != Some(want_root.as_str()) {
+            return Err(self.inconsistent(format!(
+                "the stored checkpoint is for size {size:?}, root {root:?}; the head is size {}, root {want_root}",
+                head.size
+            )));
         }
         Ok(head)
+    }
+
+    /// Records that the submissions up to intake position `cursor` were judged
+    /// and all refused; durable before it returns.
+    pub fn record_cursor(
+        &mut self,
+        cursor: u64,
+        signer: &LogSigner,
+    ) -> Result<Appended, StoreError> {
+        self.append(Vec::new(), cursor, signer)
     }
 
     /// Checks each event against the rules (each seeing the ones before it) and
@@ -424,15 +442,17 @@ impl Store {
         let mut batch = sled::Batch::default();
         batch.insert(CURSOR_KEY, &cursor.to_be_bytes()[..]);
         if accepted.is_empty() {
-            // Only rejections were judged: they are a pure function of the log,
-            // so losing this cursor in a crash only means judging them again.
+            // Only rejections were judged. The cursor is made durable like any
+            // batch before the caller replies, so a submission is judged once.
             self.log.apply_batch(batch)?;
+            let started = Instant::now();
+            self.sync()?;
             self.state.cursor = cursor;
             return Ok(Appended {
                 entries: Vec::new(),
                 head: self.head,
-                checkpoint: self.checkpoint()?.unwrap_or_default(),
-                sync_time: Duration::ZERO,
+                checkpoint: Vec::new(),
+                sync_time: started.elapsed(),
             });
         }
         let mut pending = PendingHashes {
@@ -853,6 +873,24 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
             other => return Ok(other?),
         }
     }
+}
+
+fn base64_std(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

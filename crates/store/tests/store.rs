@@ -250,3 +250,34 @@ fn a_store_in_use_by_another_process_is_refused_with_the_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn an_empty_log_that_refused_submissions_reopens() {
+    // A ledger that has so far only refused submissions stores its cursor
+    // and nothing else; that store must open again.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        store.record_cursor(7, &sample::log_signer()).unwrap();
+    }
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!((store.head().size, store.cursor()), (0, 7));
+    store
+        .append_checked(sample::events(), &sample::log_signer())
+        .unwrap();
+    drop(store);
+    assert_eq!(Store::open(dir.path()).unwrap().cursor(), 7);
+}
+
+#[test]
+fn a_checkpoint_that_disagrees_with_the_head_is_refused() {
+    let msg = damage(|t| {
+        // A validly formed checkpoint for another root.
+        let other = sample::log_signer().sign(40, tallylog_core::merkle::EMPTY_HASH);
+        t.insert(b"mcheckpoint", other).unwrap();
+    });
+    assert!(
+        msg.contains("stored checkpoint is for size Some(40)"),
+        "{msg}"
+    );
+}
