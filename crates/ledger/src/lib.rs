@@ -95,6 +95,12 @@ fn serialize_reasons<S: serde::Serializer>(
 /// Runs the ledger until `shutdown` is cancelled. Every batch whose replies
 /// were sent is durable; on shutdown the batch in hand is finished first.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), LedgerError> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("ledger", election = %config.election);
+    run_inner(config, shutdown).instrument(span).await
+}
+
+async fn run_inner(config: Config, shutdown: CancellationToken) -> Result<(), LedgerError> {
     let names = Names::new(config.election.clone());
     let signer = LogSigner::new(config.origin.as_str(), config.log_key.clone())
         .map_err(|e| LedgerError::Identity(e.to_string()))?;
@@ -420,6 +426,7 @@ async fn judge_and_reply(
     record(metrics, size, &judged);
     let _ = head_tx.send(judged.head.size);
     tracing::debug!(
+        first_index = judged.head.size - judged.accepted as u64,
         size = judged.head.size,
         batch = size,
         accepted = judged.accepted,
