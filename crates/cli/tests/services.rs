@@ -7,10 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tallylog_core::entry::{Entry, GENESIS_PREV};
-use tallylog_core::event::{Payload, SignedEvent};
+use tallylog_core::event::SignedEvent;
 use tallylog_core::keys::{encode_secret, test_key};
 use tallylog_core::merkle::MemoryTree;
-use tallylog_core::publisher::{ChainState, Publisher};
 use tallylog_core::receipt::{Receipt, Reply};
 use tallylog_core::rules::MemoryState;
 use tallylog_core::sample;
@@ -61,34 +60,12 @@ fn names() -> Names {
 
 /// The sample, then `n` result forms by the authority continuing its chain.
 fn workload(n: usize) -> Vec<SignedEvent> {
-    let mut events: Vec<SignedEvent> = sample::events()
+    let mut authority = sample::continue_after_sample(sample::AUTHORITY_KEY);
+    sample::events()
         .into_iter()
+        .chain(sample::more_results(&mut authority, n))
         .map(|e| e.into_event())
-        .collect();
-    let key = test_key(sample::AUTHORITY_KEY);
-    let mine = events
-        .iter()
-        .rfind(|e| e.body().author == key.verifying_key().into())
-        .unwrap();
-    let mut p = Publisher::resume(
-        key,
-        sample::ELECTION.parse().unwrap(),
-        ChainState {
-            seq: mine.body().seq.0,
-            last: Some(mine.id()),
-        },
-    );
-    for i in 0..n as u64 {
-        let form = sample::form("02/01/01/0001", 700, [i % 500, i / 500, 7], 0);
-        let ev = p
-            .sign(
-                "2023-07-23T12:00:00Z".parse().unwrap(),
-                Payload::Result(form),
-            )
-            .unwrap();
-        events.push(ev.into_event());
-    }
-    events
+        .collect()
 }
 
 /// Everything an auditor would check of the store, from the bytes up.

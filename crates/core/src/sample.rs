@@ -349,6 +349,38 @@ pub fn events() -> Vec<VerifiedEvent> {
     out
 }
 
+/// A publisher for test key `n`, positioned after its events in the sample
+/// (at the start of its chain if it has none there).
+pub fn continue_after_sample(n: u32) -> Publisher {
+    let key = test_key(n);
+    let author: crate::types::PublicKey = key.verifying_key().into();
+    let chain = events()
+        .into_iter()
+        .rfind(|e| e.body().author == author)
+        .map(|e| crate::publisher::ChainState {
+            seq: e.body().seq.0,
+            last: Some(e.id()),
+        })
+        .unwrap_or_default();
+    Publisher::resume(key, p(ELECTION), chain)
+}
+
+/// `n` more result forms signed by `publisher`, chained, each at a different
+/// station (load for tests and benchmarks; the figures vary with `i`).
+pub fn more_results(publisher: &mut Publisher, n: usize) -> Vec<VerifiedEvent> {
+    let time = t("2023-07-23T12:00:00Z");
+    (0..n as u64)
+        .map(|i| {
+            let votes = [i % 400, (i * 7) % 300, (i * 13) % 100];
+            let mut f = form("01/01/01/0001", 700, votes, i % 9);
+            f.station = p(&format!("01/01/{:02}/{:04}", i % 97, i % 9973));
+            publisher
+                .sign(time, Payload::Result(f))
+                .expect("invariant: sample events sign")
+        })
+        .collect()
+}
+
 fn sha2_of(b: &[u8]) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(b).into()

@@ -98,29 +98,8 @@ fn rejected_code(reply: &Reply) -> String {
 }
 
 /// The authority's next `n` result forms after the sample.
-fn more_results(store_dir: &Path, n: usize) -> Vec<VerifiedEvent> {
-    let store = Store::open(store_dir).unwrap();
-    let key = test_key(sample::AUTHORITY_KEY);
-    let (seq, last) = store.chain_head(&key.verifying_key().into()).unwrap();
-    drop(store);
-    let mut p = Publisher::resume(
-        key,
-        sample::ELECTION.parse().unwrap(),
-        ChainState {
-            seq: seq.0,
-            last: Some(last),
-        },
-    );
-    (0..n as u64)
-        .map(|i| {
-            let form = sample::form("02/01/01/0001", 700, [i, 1, 2], 0);
-            p.sign(
-                "2023-07-23T12:00:00Z".parse().unwrap(),
-                Payload::Result(form),
-            )
-            .unwrap()
-        })
-        .collect()
+fn more_results(n: usize) -> Vec<VerifiedEvent> {
+    sample::more_results(&mut sample::continue_after_sample(sample::AUTHORITY_KEY), n)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,7 +212,7 @@ async fn every_kind_of_bad_submission_is_rejected_with_its_reason_and_changes_no
     let s = Submitter::connect(server.url(), names()).await.unwrap();
     submit(&s, &sample::events()).await;
     ledger.stop().await;
-    let good = more_results(data.path(), 2);
+    let good = more_results(2);
     let store_before = {
         let st = Store::open(data.path()).unwrap();
         (st.head(), st.checkpoint().unwrap())

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tallylog_core::event::{Payload, SignedEvent, VerifiedEvent};
+use tallylog_core::event::{SignedEvent, VerifiedEvent};
 use tallylog_core::keys::test_key;
 use tallylog_core::publisher::Publisher;
 use tallylog_core::sample;
@@ -127,41 +127,7 @@ fn rate(secs: f64, per_call: u64, mut op: impl FnMut()) -> f64 {
 /// Pre-signed result forms, as a publisher would send them.
 pub fn signed_results(key: u32, n: usize) -> Vec<VerifiedEvent> {
     let mut p = Publisher::new(test_key(key), sample::ELECTION.parse().expect("valid id"));
-    more_results(&mut p, n)
-}
-
-/// The sample election's authority, positioned after its events in the sample.
-pub fn authority_after_sample() -> Publisher {
-    let key = test_key(sample::AUTHORITY_KEY);
-    let author: tallylog_core::types::PublicKey = key.verifying_key().into();
-    let mine: Vec<_> = sample::events()
-        .into_iter()
-        .filter(|e| e.body().author == author)
-        .collect();
-    let last = mine.last().expect("the authority publishes in the sample");
-    Publisher::resume(
-        key,
-        sample::ELECTION.parse().expect("valid id"),
-        tallylog_core::publisher::ChainState {
-            seq: last.body().seq.0,
-            last: Some(last.id()),
-        },
-    )
-}
-
-/// `n` more result forms signed by `p`, chained.
-pub fn more_results(p: &mut Publisher, n: usize) -> Vec<VerifiedEvent> {
-    let time = "2023-07-23T12:00:00Z".parse().expect("valid time");
-    (0..n as u64)
-        .map(|i| {
-            let votes = [i % 400, (i * 7) % 300, (i * 13) % 100];
-            let station = format!("01/01/{:02}/{:04}", i % 97, i % 9973);
-            let mut form = sample::form("01/01/01/0001", 700, votes, i % 9);
-            form.station = station.parse().expect("valid station");
-            p.sign(time, Payload::Result(form))
-                .expect("signing succeeds")
-        })
-        .collect()
+    sample::more_results(&mut p, n)
 }
 
 pub fn run(cfg: &Config) -> std::io::Result<Report> {
@@ -355,7 +321,7 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
         store
             .append_checked(sample::events(), &signer)
             .map_err(std::io::Error::other)?;
-        let mut authority = authority_after_sample();
+        let mut authority = sample::continue_after_sample(sample::AUTHORITY_KEY);
         let mut pool: Vec<VerifiedEvent> = Vec::new();
         let deadline = Duration::from_secs_f64(secs);
         let mut spent = Duration::ZERO;
@@ -365,7 +331,7 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
         while spent < deadline {
             if pool.len() < batch {
                 // Signing is not part of the store's cost: do it off the clock.
-                pool = more_results(&mut authority, batch.max(2048));
+                pool = sample::more_results(&mut authority, batch.max(2048));
             }
             let chunk: Vec<_> = pool.drain(..batch).collect();
             let t = Instant::now();

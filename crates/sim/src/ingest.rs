@@ -17,7 +17,8 @@ use tallylog_nats::submit::{Options, Submitter};
 use tallylog_nats::{LocalServer, Names};
 use tokio_util::sync::CancellationToken;
 
-use crate::bench::{authority_after_sample, more_results, Config, Report};
+use crate::bench::{Config, Report};
+use tallylog_core::sample::{continue_after_sample, more_results};
 
 /// Publishes `n` messages of `size` bytes to a stream with up to `in_flight`
 /// acks outstanding: JetStream's own limit on this machine.
@@ -113,7 +114,7 @@ pub fn run(cfg: &Config, r: &mut Report) -> std::io::Result<()> {
             .map_err(std::io::Error::other)?;
 
         // Pre-signed load, off the clock: the sample, then the authority's forms.
-        let mut authority = authority_after_sample();
+        let mut authority = continue_after_sample(sample::AUTHORITY_KEY);
         let sample: Vec<SignedEvent> = sample::events().into_iter().map(|e| e.into_event()).collect();
         let opts = |in_flight, pace| Options {
             in_flight,

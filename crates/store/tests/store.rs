@@ -2,34 +2,21 @@
 //! checked against the signed checkpoint, and refusal of damaged stores.
 
 use tallylog_core::entry::GENESIS_PREV;
-use tallylog_core::event::{Payload, VerifiedEvent};
-use tallylog_core::keys::test_key;
+use tallylog_core::event::VerifiedEvent;
 use tallylog_core::merkle::{self, MemoryTree};
-use tallylog_core::publisher::{ChainState, Publisher};
 use tallylog_core::rules::{LogView, Overlay};
 use tallylog_core::sample;
 use tallylog_core::types::{LogIndex, Seq};
 use tallylog_store::{Store, StoreError};
 
-/// `n` more result forms by the sample's authority, continuing its chain in `store`.
+/// `n` more result forms by the sample's authority, after the sample (which is
+/// all `store` holds when this is called).
 fn results(store: &Store, n: u64) -> Vec<VerifiedEvent> {
-    let key = test_key(sample::AUTHORITY_KEY);
-    let (seq, last) = store.chain_head(&key.verifying_key().into()).unwrap();
-    let chain = ChainState {
-        seq: seq.0,
-        last: Some(last),
-    };
-    let mut p = Publisher::resume(key, sample::ELECTION.parse().unwrap(), chain);
-    (0..n)
-        .map(|i| {
-            let form = sample::form("02/01/01/0001", 700, [i, 2 * i, 3], 0);
-            p.sign(
-                "2023-07-23T12:00:00Z".parse().unwrap(),
-                Payload::Result(form),
-            )
-            .unwrap()
-        })
-        .collect()
+    assert_eq!(store.head().size, sample::events().len() as u64);
+    sample::more_results(
+        &mut sample::continue_after_sample(sample::AUTHORITY_KEY),
+        n as usize,
+    )
 }
 
 #[test]
