@@ -4,7 +4,7 @@
 use tallylog_core::entry::GENESIS_PREV;
 use tallylog_core::event::VerifiedEvent;
 use tallylog_core::merkle::{self, MemoryTree};
-use tallylog_core::rules::{LogView, Overlay};
+use tallylog_core::rules::Overlay;
 use tallylog_core::sample;
 use tallylog_core::types::{LogIndex, Seq};
 use tallylog_store::{Store, StoreError};
