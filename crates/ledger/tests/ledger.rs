@@ -10,7 +10,6 @@ use tallylog_core::event::{Payload, SignedEvent, VerifiedEvent};
 use tallylog_core::keys::test_key;
 use tallylog_core::publisher::{ChainState, Publisher};
 use tallylog_core::receipt::{Receipt, Reply};
-use tallylog_core::rules::LogView;
 use tallylog_core::sample;
 use tallylog_core::types::LogIndex;
 use tallylog_ledger::Config;
