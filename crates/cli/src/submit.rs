@@ -66,6 +66,42 @@ struct Item {
     event: SignedEvent,
     file: usize,
     line: usize,
+    /// An earlier run already holds a verified receipt for it.
+    receipted: bool,
+}
+
+/// Marks the items whose receipts an earlier run kept (and which still verify
+/// against `log`); returns how many.
+fn kept_receipts(files: &[PathBuf], log: &LogVerifier, items: &mut [Item]) -> u64 {
+    let mut known: std::collections::HashMap<(usize, tallylog_core::types::EventId), Receipt> =
+        std::collections::HashMap::new();
+    for (f, file) in files.iter().enumerate() {
+        let Ok(text) = std::fs::read_to_string(with_suffix(file, ".receipts.jsonl")) else {
+            continue;
+        };
+        for line in text.lines() {
+            let parsed = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| {
+                    let id = v["id"].as_str()?.parse().ok()?;
+                    let r = Receipt::decode(v["receipt"].as_str()?).ok()?;
+                    Some((id, r))
+                });
+            if let Some((id, r)) = parsed {
+                known.insert((f, id), r);
+            }
+        }
+    }
+    let mut n = 0;
+    for item in items {
+        if let Some(r) = known.get(&(item.file, item.event.id())) {
+            if r.verify(&item.event, log).is_ok() {
+                item.receipted = true;
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 pub fn run(a: Args) -> Result<Outcome> {
@@ -95,9 +131,20 @@ pub fn run(a: Args) -> Result<Outcome> {
         let submitter = Submitter::connect(&a.nats, names)
             .await
             .context("connecting to NATS")?;
-        let events_for_trust: Vec<SignedEvent> = items.iter().map(|i| i.event.clone()).collect();
+        let all: Vec<SignedEvent> = items.iter().map(|i| i.event.clone()).collect();
         // Whom to believe is settled before anything is sent.
-        let verifier = trust(&a, &submitter, &events_for_trust).await?;
+        let verifier = trust(&a, &submitter, &all).await?;
+        // A run started again after a failure sends only what has no verified
+        // receipt yet from an earlier run.
+        let mut items = items;
+        let kept = kept_receipts(&a.files, &verifier, &mut items);
+        if kept > 0 {
+            eprintln!("{kept} events already have verified receipts from an earlier run; not sent again");
+        }
+        let items: Vec<Item> = items
+            .into_iter()
+            .filter(|i| !i.receipted)
+            .collect();
         let events: Vec<SignedEvent> = items.iter().map(|i| i.event.clone()).collect();
         let total = events.len() as u64;
         let done = AtomicU64::new(0);
@@ -122,7 +169,7 @@ pub fn run(a: Args) -> Result<Outcome> {
         eprintln!();
 
         let mut receipts: Vec<Vec<u8>> = vec![Vec::new(); a.files.len()];
-        let (mut ok, mut rejected) = (0u64, 0u64);
+        let (mut ok, mut rejected) = (kept, 0u64);
         let mut checkpoints: std::collections::HashMap<
             Vec<u8>,
             tallylog_core::checkpoint::VerifiedCheckpoint,
@@ -239,6 +286,7 @@ fn load(a: &Args) -> Result<(Vec<Item>, u64)> {
                     event,
                     file: f,
                     line: n + 1,
+                    receipted: false,
                 }),
                 Err(e) => {
                     println!("{}:{}: {}: {e} (not sent)", path.display(), n + 1, e.code());
@@ -295,6 +343,7 @@ fn sign_csv(a: &Args, f: usize, path: &Path, text: &[u8]) -> Result<Vec<Item>> {
             event: ev,
             file: f,
             line: i + 2,
+            receipted: false,
         });
     }
     // Keep the signed events before the chain advances: if this run dies, they

@@ -137,6 +137,25 @@ async fn up_then_submit_a_file_then_a_csv_export() {
     );
     let receipts = std::fs::read_to_string(dir.path().join("events.jsonl.receipts.jsonl")).unwrap();
     assert_eq!(receipts.lines().count(), sample::events().len());
+    // Run again: nothing is sent twice and the receipts are not duplicated.
+    let again = Command::new(BIN)
+        .args(["submit", "--nats", &url, events.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("28 events already have verified receipts"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("events.jsonl.receipts.jsonl")).unwrap(),
+        receipts
+    );
 
     // An observer's spreadsheet, signed with its key and submitted.
     let obs_key = dir.path().join("observer.key");

@@ -290,10 +290,13 @@ impl Submitter {
         // dedup window (a crashed run of `tallylog submit` started again). A
         // resend after the ledger said it has never seen the event carries the
         // attempt too, so the server does not swallow it.
+        // The resend's id is not guessable, so nobody can claim it in advance
+        // and have the server swallow the resend as a duplicate.
         let msg_id = if attempt == 1 {
             dedup
         } else {
-            format!("{dedup}-{attempt}")
+            use rand_core::RngCore;
+            format!("{dedup}-{attempt}-{:016x}", rand_core::OsRng.next_u64())
         };
         headers.insert("Nats-Msg-Id", msg_id.as_str());
         headers.insert(REPLY_TO, format!("{}.{n}", self.inbox).as_str());

@@ -80,6 +80,16 @@ pub enum StoreError {
     },
     #[error("the store at {dir} is inconsistent and will not be used: {what}. Restore it from a backup or an export; do not delete files by hand")]
     Inconsistent { dir: PathBuf, what: String },
+    #[error(
+        "a write to disk failed earlier in {dir} ({what}); the store may hold data that never \
+         reached the disk. Check the disk, restart the machine, verify the store from its bytes \
+         (the chain, tree and checkpoints), then remove {marker}"
+    )]
+    NeedsCheck {
+        dir: PathBuf,
+        what: String,
+        marker: PathBuf,
+    },
     #[error("stored entry {index} does not decode: {source}")]
     BadEntry { index: u64, source: EntryError },
     #[error("Merkle computation failed: {0}")]
@@ -171,7 +181,12 @@ pub struct Store {
     synced_blobs: HashSet<OsString>,
     head: Head,
     state: State,
+    /// An fsync failed: no further appends from this handle.
+    poisoned: bool,
 }
+
+/// The file that marks a store whose last fsync failed.
+pub const NEEDS_CHECK: &str = "NEEDS-CHECK";
 
 fn key(prefix: u8, n: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -209,6 +224,14 @@ fn be_u64(v: &[u8]) -> Option<u64> {
 impl Store {
     /// Opens (or creates) the store in `dir` and checks that it is consistent.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let marker = dir.join(NEEDS_CHECK);
+        if let Ok(what) = std::fs::read_to_string(&marker) {
+            return Err(StoreError::NeedsCheck {
+                dir: dir.to_owned(),
+                what: what.trim().to_owned(),
+                marker,
+            });
+        }
         let fresh = !dir.join("db").exists();
         std::fs::create_dir_all(dir).map_err(io("creating the store directory"))?;
         let db = open_sled(dir)?;
@@ -222,6 +245,7 @@ impl Store {
             synced_blobs: HashSet::new(),
             head: Head::empty(),
             state: State::default(),
+            poisoned: false,
         };
         if fresh {
             // A new database's files must survive a crash too: sync them and the
@@ -439,6 +463,13 @@ impl Store {
         cursor: u64,
         signer: &LogSigner,
     ) -> Result<Appended, StoreError> {
+        if self.poisoned {
+            return Err(StoreError::NeedsCheck {
+                dir: self.dir.clone(),
+                what: "an earlier fsync failed in this process".to_owned(),
+                marker: self.dir.join(NEEDS_CHECK),
+            });
+        }
         let mut batch = sled::Batch::default();
         batch.insert(CURSOR_KEY, &cursor.to_be_bytes()[..]);
         if accepted.is_empty() {
@@ -446,7 +477,7 @@ impl Store {
             // batch before the caller replies, so a submission is judged once.
             self.log.apply_batch(batch)?;
             let started = Instant::now();
-            self.sync()?;
+            self.sync_or_poison()?;
             self.state.cursor = cursor;
             return Ok(Appended {
                 entries: Vec::new(),
@@ -533,7 +564,7 @@ impl Store {
         batch.insert(&key(CHECKPOINTS, head.size)[..], &checkpoint[..]);
         self.log.apply_batch(batch)?;
         let started = Instant::now();
-        self.sync()?;
+        self.sync_or_poison()?;
         self.head = head;
         state.cursor = cursor;
         self.state = state;
@@ -552,6 +583,21 @@ impl Store {
             Some(v) => state::decode_facts(&v).map(Some).ok_or_else(|| {
                 self.inconsistent(format!("the index record of event {id} is damaged"))
             }),
+        }
+    }
+
+    /// [`sync`](Self::sync), and if it fails, mark the store so that it is not
+    /// opened again before a person has checked it: after a failed fsync Linux
+    /// may mark the unwritten pages clean, and a later read would serve data
+    /// the disk never got as if it were durable.
+    fn sync_or_poison(&mut self) -> Result<(), StoreError> {
+        match self.sync() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::write(self.dir.join(NEEDS_CHECK), format!("{e}\n"));
+                self.poisoned = true;
+                Err(e)
+            }
         }
     }
 

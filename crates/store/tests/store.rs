@@ -268,3 +268,29 @@ fn a_checkpoint_that_disagrees_with_the_head_is_refused() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_store_marked_after_a_failed_fsync_is_refused_until_checked() {
+    // The marker is what a failed fsync leaves (a real fsync failure cannot be
+    // provoked here); the store must then refuse to open, saying what to do.
+    let dir = tempfile::tempdir().unwrap();
+    Store::open(dir.path())
+        .unwrap()
+        .append_checked(sample::events(), &sample::log_signer())
+        .unwrap();
+    std::fs::write(
+        dir.path().join(tallylog_store::NEEDS_CHECK),
+        "fdatasync: EIO\n",
+    )
+    .unwrap();
+    let err = Store::open(dir.path())
+        .err()
+        .expect("a marked store is refused");
+    assert!(err.to_string().contains("fdatasync: EIO"), "{err}");
+    assert!(err.to_string().contains("remove"), "{err}");
+    std::fs::remove_file(dir.path().join(tallylog_store::NEEDS_CHECK)).unwrap();
+    assert_eq!(
+        Store::open(dir.path()).unwrap().head().size,
+        sample::events().len() as u64
+    );
+}
