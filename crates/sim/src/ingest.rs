@@ -60,6 +60,13 @@ async fn jetstream_publish_rate(
     rate
 }
 
+/// This process's peak resident set (Linux `VmHWM`), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -180,6 +187,21 @@ pub fn run(cfg: &Config, r: &mut Report) -> std::io::Result<()> {
             r.stage(names[3], percentile(&l, 0.99), "ms", "receipt_p99_target", "publish to receipt, 99th percentile");
         }
 
+        if let Some(kib) = peak_rss_kib() {
+            r.limit(
+                "memory_budget",
+                256.0,
+                "MiB",
+                "issue 8 target for the ledger's peak RSS",
+            );
+            r.stage(
+                "bench_process_peak_rss",
+                kib as f64 / 1024.0,
+                "MiB",
+                "memory_budget",
+                "peak RSS of this whole process (ledger + load generator + all pre-signed events)",
+            );
+        }
         shutdown.cancel();
         ledger
             .await

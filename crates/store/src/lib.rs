@@ -185,6 +185,9 @@ pub struct Store {
     poisoned: bool,
 }
 
+/// sled's page cache, at most.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The file that marks a store whose last fsync failed.
 pub const NEEDS_CHECK: &str = "NEEDS-CHECK";
 
@@ -903,7 +906,13 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     let locked = |e: &std::io::Error| e.to_string().contains("could not acquire lock");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        match sled::Config::new().path(dir).open() {
+        match sled::Config::new()
+            .path(dir)
+            // sled caches up to 1 GiB by default; the store's memory must stay
+            // bounded well below the ledger's budget (issue 8: 256 MiB).
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
             Err(sled::Error::Io(e)) if locked(&e) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(50));
             }
