@@ -6,12 +6,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use tallylog_core::entry::{Entry, GENESIS_PREV};
+use tallylog_core::entry::Entry;
 use tallylog_core::event::SignedEvent;
 use tallylog_core::keys::{encode_secret, test_key};
-use tallylog_core::merkle::MemoryTree;
 use tallylog_core::receipt::{Receipt, Reply};
-use tallylog_core::rules::MemoryState;
+use tallylog_core::replay::Replay;
 use tallylog_core::sample;
 use tallylog_core::types::LogIndex;
 use tallylog_nats::submit::{Options, Submitter};
@@ -72,20 +71,14 @@ fn workload(n: usize) -> Vec<SignedEvent> {
 fn verify_store(data: &Path) -> Store {
     let store = Store::open(&data.join("ledger")).expect("the store opens after the crashes");
     let head = store.head();
-    let mut tree = MemoryTree::new();
-    let mut rules = MemoryState::new();
-    let mut prev = GENESIS_PREV;
+    let mut replay = Replay::new();
     for i in 0..head.size {
         let e = store.entry(LogIndex(i)).unwrap().expect("no gaps");
-        assert_eq!(e.prev(), prev, "entry {i} breaks the chain");
-        let ev = e.event().clone().verify().expect("signatures verify");
-        rules
-            .accept(&ev)
-            .expect("every entry obeys the rules: no duplicates, no forks");
-        prev = e.chain_hash();
-        tree.push(prev);
+        replay.push(&e).unwrap_or_else(|e| {
+            panic!("the log does not verify (duplicates and forks break the rules): {e}")
+        });
     }
-    assert_eq!((prev, tree.root()), (head.chain, head.root));
+    assert_eq!((replay.chain(), replay.root()), (head.chain, head.root));
     store
 }
 

@@ -12,6 +12,7 @@
 //! - [`publisher`]: a key and its own chain, for whoever signs events.
 //! - [`sample`]: a small deterministic election for tests, vectors and docs.
 //! - [`receipt`]: receipts (c2sp tlog-proof) and the ledger's replies.
+//! - [`replay`]: a log replayed from its first entry, everything checked.
 //! - [`rules`]: the validation rules that decide acceptance, as a pure function
 //!   of the log so far and the next event.
 //!
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod merkle;
 pub mod publisher;
 pub mod receipt;
+pub mod replay;
 pub mod rules;
 pub mod sample;
 pub mod types;

@@ -40,8 +40,8 @@ pub struct Republisher {
     pub published: Option<u64>,
 }
 
-/// The most recently appended entries, oldest first, at most [`FRESH_MAX`].
-pub type Fresh = Arc<std::sync::Mutex<VecDeque<Entry>>>;
+/// The most recently appended entries, oldest first, bounded by count and bytes.
+pub type Fresh = Arc<std::sync::Mutex<FreshEntries>>;
 
 /// Entries kept for the republisher at most; beyond that (NATS down for a
 /// while) it reads them back from the store.
@@ -50,16 +50,33 @@ pub const FRESH_MAX: usize = 65_536;
 /// Bytes of entries kept for the republisher at most.
 pub const FRESH_MAX_BYTES: usize = 64 * 1024 * 1024;
 
+/// The hand-over buffer, with a running byte count so that bounding it costs
+/// nothing on the ingest path.
+#[derive(Default)]
+pub struct FreshEntries {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+}
+
+impl FreshEntries {
+    fn pop_front(&mut self) -> Option<Entry> {
+        let e = self.entries.pop_front()?;
+        self.bytes -= e.bytes().len();
+        Some(e)
+    }
+}
+
 /// Hands newly appended entries to the republisher, dropping the oldest past
 /// the bounds (the republisher then reads those from the store).
 pub fn hand_over(fresh: &Fresh, entries: Vec<Entry>) {
     let mut f = fresh.lock().expect("lock");
-    f.extend(entries);
-    let mut bytes: usize = f.iter().map(|e| e.bytes().len()).sum();
-    while f.len() > FRESH_MAX || bytes > FRESH_MAX_BYTES {
-        match f.pop_front() {
-            Some(e) => bytes -= e.bytes().len(),
-            None => break,
+    for e in entries {
+        f.bytes += e.bytes().len();
+        f.entries.push_back(e);
+    }
+    while f.entries.len() > FRESH_MAX || f.bytes > FRESH_MAX_BYTES {
+        if f.pop_front().is_none() {
+            break;
         }
     }
 }
@@ -197,7 +214,7 @@ impl Republisher {
     /// Entry `index` from the hand-over buffer, dropping older ones.
     fn take_fresh(&self, index: u64) -> Option<Entry> {
         let mut f = self.fresh.lock().expect("lock");
-        while let Some(e) = f.front() {
+        while let Some(e) = f.entries.front() {
             match e.index().0.cmp(&index) {
                 std::cmp::Ordering::Less => {
                     f.pop_front();

@@ -412,7 +412,8 @@ impl Store {
         let mut lines = text.lines().skip(1);
         let size = lines.next().and_then(|l| l.parse::<u64>().ok());
         let root = lines.next().map(str::to_owned);
-        let want_root = base64_std(&head.root.0);
+        let want_root =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, head.root.0);
         if size != Some(head.size) || root.as_deref() != Some(want_root.as_str()) {
             return Err(self.inconsistent(format!(
                 "the stored checkpoint is for size {size:?}, root {root:?}; the head is size {}, root {want_root}",
@@ -928,24 +929,6 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
             other => return Ok(other?),
         }
     }
-}
-
-fn base64_std(b: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

@@ -11,10 +11,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use tallylog_core::entry::GENESIS_PREV;
 use tallylog_core::keys::test_key;
-use tallylog_core::merkle::MemoryTree;
-use tallylog_core::rules::{LogView, MemoryState};
+use tallylog_core::replay::Replay;
+use tallylog_core::rules::LogView;
 use tallylog_core::sample;
 use tallylog_core::types::{LogIndex, PublicKey};
 use tallylog_store::Store;
@@ -38,25 +37,16 @@ fn appender() -> PathBuf {
 fn verify_all(dir: &Path) -> u64 {
     let store = Store::open(dir).unwrap_or_else(|e| panic!("store refused after a kill: {e}"));
     let head = store.head();
-    let mut tree = MemoryTree::new();
-    let mut rules = MemoryState::new();
-    let mut prev = GENESIS_PREV;
+    let mut replay = Replay::new();
     for i in 0..head.size {
         let e = store.entry(LogIndex(i)).unwrap().expect("no gaps");
-        assert_eq!(e.prev(), prev, "entry {i} breaks the chain");
-        let ev = e
-            .event()
-            .clone()
-            .verify()
-            .expect("stored signatures verify");
-        rules
-            .accept(&ev)
-            .expect("every stored event obeys the rules");
-        prev = e.chain_hash();
-        tree.push(prev);
+        replay
+            .push(&e)
+            .unwrap_or_else(|e| panic!("the stored log does not verify: {e}"));
     }
-    assert_eq!(prev, head.chain);
-    assert_eq!(tree.root(), head.root);
+    assert_eq!(replay.chain(), head.chain);
+    assert_eq!(replay.root(), head.root);
+    let rules = replay.state();
     // The state the store keeps for the rules is the state its entries imply.
     for n in [
         sample::AUTHORITY_KEY,
