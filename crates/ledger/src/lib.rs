@@ -415,6 +415,9 @@ async fn judge_and_reply(
     *engine = Some(eng);
     let mut judged = judged?;
     republish::hand_over(fresh, std::mem::take(&mut judged.entries));
+    // Counters first: whoever has a reply can then read stats that include it.
+    record(metrics, size, &judged);
+    let _ = head_tx.send(judged.head.size);
     for (to, reply) in &judged.replies {
         let body = serde_json::to_vec(reply).expect("invariant: replies serialise");
         if let Err(e) = client.publish(to.clone(), body.into()).await {
@@ -423,8 +426,6 @@ async fn judge_and_reply(
         }
     }
     let _ = client.flush().await;
-    record(metrics, size, &judged);
-    let _ = head_tx.send(judged.head.size);
     tracing::debug!(
         first_index = judged.head.size - judged.accepted as u64,
         size = judged.head.size,
