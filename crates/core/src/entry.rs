@@ -135,6 +135,9 @@ impl Entry {
     pub fn event(&self) -> &SignedEvent {
         &self.event
     }
+    pub fn into_event(self) -> SignedEvent {
+        self.event
+    }
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }

@@ -623,6 +623,10 @@ impl SignedEvent {
     pub fn body(&self) -> &Body {
         &self.body
     }
+    /// The body, for a reader that has what else it needs (the id).
+    pub fn into_body(self) -> Body {
+        self.body
+    }
     /// The canonical body bytes: the signed event is `{"body":` + these +
     /// `,"sig":"…"}` (PROTOCOL.md §3.3), so they are a slice of it.
     pub fn body_bytes(&self) -> &[u8] {

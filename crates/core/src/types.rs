@@ -435,7 +435,7 @@ string_serde!(Origin);
 
 /// Free text written by people (names, reasons, reasoning): non-empty after
 /// trimming, at most 16 KiB, no control characters other than newline and tab.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Text(String);
 
 pub const MAX_TEXT_BYTES: usize = 16 * 1024;
