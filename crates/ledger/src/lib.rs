@@ -27,7 +27,7 @@ use serde::Serialize;
 use tallylog_core::checkpoint::LogSigner;
 use tallylog_core::receipt::Reply;
 use tallylog_core::types::{ElectionId, EventId, LogIndex, Origin};
-use tallylog_nats::{Names, REPLY_TO};
+use tallylog_nats::{Backoff, Names, REPLY_TO};
 use tallylog_store::{Store, StoreError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -299,21 +299,6 @@ pub const MAX_BATCH: usize = 4096;
 /// Bytes of submissions pulled from the server at once, at most.
 const PULL_BYTES: usize = 8 * 1024 * 1024;
 
-/// Waits that grow from 100 ms to 5 s while something keeps failing.
-#[derive(Default)]
-struct Backoff(u32);
-
-impl Backoff {
-    async fn wait(&mut self, shutdown: &CancellationToken) {
-        let ms = 100u64 << self.0.min(6);
-        self.0 += 1;
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(ms.min(5_000))) => {}
-            _ = shutdown.cancelled() => {}
-        }
-    }
-}
-
 /// Where the publisher asked for the reply, if it is a subject the ledger may
 /// answer on: a client inbox, never a wildcard, a system subject or one of
 /// tallylog's own (a reply aimed at the log stream would be stored in it).
@@ -355,14 +340,16 @@ async fn open_intake(
         .clone();
     if state.last_sequence + 1 < from {
         return Err(LedgerError::Identity(format!(
-            "the intake stream ends at {} but this ledger has judged up to {}: the stream was              recreated or lost data the server had acknowledged; restore it, or start a new log",
+            "the intake stream ends at {} but this ledger has judged up to {}: the stream was \
+             recreated or lost data the server had acknowledged; restore it, or start a new log",
             state.last_sequence,
             from - 1
         )));
     }
     if state.messages > 0 && state.first_sequence > from {
         return Err(LedgerError::Identity(format!(
-            "the intake stream starts at {} but submission {from} was never judged: messages were              removed from the intake",
+            "the intake stream starts at {} but submission {from} was never judged: messages were \
+             removed from the intake",
             state.first_sequence
         )));
     }

@@ -10,6 +10,7 @@
 //! | `tallylog.E.receipt` | request: an event id; reply: its receipt, or `unknown` |
 //! | `tallylog.E.entry` | request: an entry index; reply: the entry's bytes |
 //! | `tallylog.E.stats` | request: the ledger's counters, as JSON |
+//! | `tallylog.E.query` | request: a projector query (JSON); reply: its answer |
 //!
 //! `P.D.C.S` are the province, district, commune and station segments of the
 //! event's region, `_` where the event names no such level; so a party agent
@@ -27,6 +28,23 @@ use async_nats::jetstream::{self, stream};
 use tallylog_core::event::{Kind, MAX_EVENT_BYTES};
 use tallylog_core::types::{ElectionId, RegionCode};
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Waits that grow from 100 ms to 5 s while something keeps failing, for
+/// services that must outlive a NATS restart.
+#[derive(Default)]
+pub struct Backoff(u32);
+
+impl Backoff {
+    /// Waits for the next interval, or until `shutdown`.
+    pub async fn wait(&mut self, shutdown: &tokio_util::sync::CancellationToken) {
+        let ms = 100u64 << self.0.min(6);
+        self.0 += 1;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(ms.min(5_000))) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+}
 
 /// Header naming where the ledger sends its reply to a submission.
 pub const REPLY_TO: &str = "Tallylog-Reply-To";
@@ -77,6 +95,11 @@ impl Names {
     }
     pub fn stats(&self) -> String {
         format!("tallylog.{}.stats", self.election)
+    }
+    /// Projectors answer queries here (as one queue group, so several share
+    /// the load).
+    pub fn query(&self) -> String {
+        format!("tallylog.{}.query", self.election)
     }
 }
 

@@ -902,7 +902,9 @@ impl HashReader for PendingHashes<'_> {
 /// Opens sled, waiting up to five seconds for its file lock: a store closed by
 /// this same process a moment ago releases the lock only when sled's background
 /// flusher has stopped. A lock held longer means another process has the store.
-fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
+/// Opens a sled database with the store's bounded cache, waiting up to five
+/// seconds for another process (or a just-closed handle) to release it.
+pub fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     // sled reports a held lock as an `Other` I/O error with this message.
     let locked = |e: &std::io::Error| e.to_string().contains("could not acquire lock");
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -920,7 +922,7 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
             Err(sled::Error::Io(e)) if locked(&e) => {
                 return Err(StoreError::Io {
                     context: format!(
-                        "opening {}: another process is using this store (is a ledger already running?)",
+                        "opening {}: another process is using this database (is a ledger or projector already running on it?)",
                         dir.display()
                     ),
                     source: e,

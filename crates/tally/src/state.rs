@@ -64,7 +64,9 @@ pub struct RegionInfo {
 
 /// Something wrong with a form. The form stays in the log and in the views;
 /// the flag says what a reader should look at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AnomalyKind {
     /// valid + invalid is not the number of ballots cast.
