@@ -593,6 +593,66 @@ def self_test_jcs():
     ok("JCS self-test: UTF-16 ordering, escapes, and strict decoding refusals")
 
 
+def check_projection(bodies):
+    """PROTOCOL.md §13: the projection hash frames canonical records; and the
+    national totals in them are recomputed here from the events alone."""
+    raw = (VECTORS / "projection.jsonl").read_bytes()
+    lines = raw.split(b"\n")
+    require(lines[-1] == b"", "projection.jsonl ends with a newline")
+    lines = lines[:-1]
+    records = []
+    for i, line in enumerate(lines):
+        v = parse_strict(line)
+        require(jcs_bytes(v) == line, f"projection record {i} is not canonical JSON")
+        records.append(v)
+    want = (VECTORS / "projection.txt").read_text().strip()
+    got = sha256(b"tallylog/projection/v1\n" + raw).hex()
+    require(got == want, f"projection hash {got} != projection.txt {want}")
+    require(records[0] == {"record": "log", "election": bodies[0][0]["election"], "size": len(bodies)},
+            "the first record names the election and the log size")
+
+    # An independent fold of the national totals per source.
+    sources, stations, contests, superseded, forms = {}, set(), set(), set(), []
+    for body, eid in bodies:
+        kind, data = body["kind"], body["data"]
+        if kind == "election":
+            contests = {c["id"] for c in data["contests"]}
+        elif kind == "geography":
+            stations |= {st["code"] for st in data.get("stations", [])}
+        elif kind == "key_register":
+            sources[data["key"]] = (data["role"], data["org"])
+        elif kind == "key_rotate":
+            sources[data["new"]] = sources[data["old"]]
+        elif kind in ("result", "correction", "recount"):
+            form = data if kind == "result" else data["form"]
+            if kind != "result":
+                superseded.add(data["supersedes"])
+            forms.append((eid.hex(), sources[body["author"]], form))
+    current = {}
+    for eid, src, form in forms:
+        if eid not in superseded:
+            current[(src, form["station"], form["contest"])] = form
+    totals = {}
+    for (src, station, contest), f in current.items():
+        figures = [f["registered"], f["cast"], f["valid"], f["invalid"], *f["votes"].values()]
+        if station not in stations or contest not in contests or max(figures) > 10_000_000:
+            continue
+        t = totals.setdefault((contest, src), {"stations": 0, "registered": 0, "cast": 0,
+                                               "valid": 0, "invalid": 0, "votes": {}})
+        t["stations"] += 1
+        for k in ("registered", "cast", "valid", "invalid"):
+            t[k] += f[k]
+        for party, n in f["votes"].items():
+            if n:
+                t["votes"][party] = t["votes"].get(party, 0) + n
+    national = {(r["contest"], (r["source"]["role"], r["source"]["org"])):
+                {k: r[k] for k in ("stations", "registered", "cast", "valid", "invalid", "votes")}
+                for r in records if r["record"] == "total" and r["region"] == ""}
+    require(national == totals, f"national totals differ from an independent fold:\n{national}\n{totals}")
+    ok(f"projection: {len(records)} canonical records hash to projection.txt; national totals of "
+       f"{len(totals)} sources recomputed from the events match")
+
+
 def main():
     try:
         check_rfc8032()
@@ -603,6 +663,7 @@ def main():
         check_checkpoint(keys, bodies, roots)
         check_publisher_chains(bodies)
         check_tamper(entries)
+        check_projection(bodies)
     except Bad as e:
         print(f"FAIL {e}")
         return 1

@@ -14,6 +14,7 @@ mod files;
 mod keygen;
 mod services;
 mod submit;
+mod tally;
 
 #[derive(Parser)]
 #[command(
@@ -40,7 +41,11 @@ enum Command {
     Submit(submit::Args),
     /// Run the ledger service (intake, validation, durable append, receipts).
     Ledger(services::LedgerArgs),
-    /// Run everything on one machine: a local nats-server and the ledger.
+    /// Run the projector service (tallies, comparisons, complaints, seats).
+    Projector(services::ProjectorArgs),
+    /// Print tallies, comparisons, anomalies, complaints and seats, or export results.
+    Tally(tally::Args),
+    /// Run everything on one machine: a local nats-server, the ledger and the projector.
     Up(services::UpArgs),
     /// Measure this machine's limits and tallylog's stages against them.
     Bench(bench::Args),
@@ -66,6 +71,8 @@ fn main() -> ExitCode {
         Command::Event(c) => event::run(c),
         Command::Submit(a) => submit::run(a),
         Command::Ledger(a) => services::ledger(a),
+        Command::Projector(a) => services::projector(a),
+        Command::Tally(a) => tally::run(a),
         Command::Up(a) => services::up(a),
         Command::Bench(a) => bench::run(a),
     };

@@ -1,5 +1,6 @@
-//! `tallylog ledger` (one service, for a real deployment) and `tallylog up`
-//! (everything on one machine, with its own nats-server).
+//! `tallylog ledger` and `tallylog projector` (one service each, for a real
+//! deployment) and `tallylog up` (everything on one machine, with its own
+//! nats-server).
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,23 @@ pub struct LedgerArgs {
     nats: String,
     #[command(flatten)]
     common: Common,
+}
+
+#[derive(clap::Args)]
+pub struct ProjectorArgs {
+    /// The NATS server the ledger publishes the log on.
+    #[arg(long, env = "TALLYLOG_NATS", default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+    /// Where the projector keeps its copy of the log.
+    #[arg(long, env = "TALLYLOG_PROJECTOR_DATA")]
+    data: PathBuf,
+    /// The election whose log to follow.
+    #[arg(long, env = "TALLYLOG_ELECTION")]
+    election: ElectionId,
+    /// Do not check entries' signatures (for a projector beside its own
+    /// ledger, which checked them; anyone else should leave them checked).
+    #[arg(long)]
+    trust_log: bool,
 }
 
 #[derive(clap::Args)]
@@ -126,6 +144,28 @@ pub fn ledger(a: LedgerArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+pub fn projector(a: ProjectorArgs) -> Result<Outcome> {
+    let config = tallylog_projector::Config {
+        nats_url: a.nats.clone(),
+        election: a.election.clone(),
+        data_dir: a.data.clone(),
+        verify_signatures: !a.trust_log,
+    };
+    runtime()?.block_on(async {
+        let shutdown = shutdown_on_signal();
+        eprintln!(
+            "projector: election {} on {}, queries on {}",
+            config.election,
+            a.nats,
+            tallylog_nats::Names::new(config.election.clone()).query()
+        );
+        tallylog_projector::run(config, shutdown)
+            .await
+            .context("running the projector")
+    })?;
+    Ok(Outcome::Ok)
+}
+
 pub fn up(a: UpArgs) -> Result<Outcome> {
     runtime()?.block_on(async {
         let shutdown = shutdown_on_signal();
@@ -146,9 +186,38 @@ pub fn up(a: UpArgs) -> Result<Outcome> {
             config.election,
             a.common.data.display()
         );
-        let result = tallylog_ledger::run(config, shutdown)
-            .await
-            .context("running the ledger");
+        // The projector beside its own ledger need not check signatures again.
+        let projector = tallylog_projector::Config {
+            nats_url: config.nats_url.clone(),
+            election: config.election.clone(),
+            data_dir: a.common.data.join("projector"),
+            verify_signatures: false,
+        };
+        println!(
+            "projector: queries on {} (try: tallylog tally --election {} status)",
+            tallylog_nats::Names::new(config.election.clone()).query(),
+            config.election
+        );
+        let (ledger, projector) = tokio::join!(
+            async {
+                let r = tallylog_ledger::run(config, shutdown.clone())
+                    .await
+                    .context("running the ledger");
+                // Whatever stopped the ledger stops the rest.
+                shutdown.cancel();
+                r
+            },
+            async {
+                let r = tallylog_projector::run(projector, shutdown.clone())
+                    .await
+                    .context("running the projector");
+                if r.is_err() {
+                    shutdown.cancel();
+                }
+                r
+            }
+        );
+        let result = ledger.and(projector);
         if let Some(s) = server {
             s.stop().await;
         }

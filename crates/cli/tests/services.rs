@@ -227,6 +227,58 @@ async fn up_then_submit_a_file_then_a_csv_export() {
         "the second line is a duplicate, answered with its receipt: {report}"
     );
 
+    // The projector `up` runs answers `tallylog tally` once it has folded
+    // the 30 entries (the sample and the observer's two forms).
+    let tally = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["tally", "--nats", &url, "--election", sample::ELECTION])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut live = serde_json::Value::Null;
+    for _ in 0..200 {
+        live = serde_json::from_str(&tally(&["status", "--json"])).unwrap();
+        if live["size"] == 30 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(live["size"], 30, "{live}");
+    let table = tally(&["tallies", "--level", "province"]);
+    // Province 01: ALPHA 250 + 262 (the recount); province 02: 200 + 150.
+    let row = table.lines().find(|l| l.starts_with("01 ")).unwrap();
+    assert!(row.contains(" 512 "), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("02 ") && l.contains(" 350 ")),
+        "{table}"
+    );
+    let cmp = tally(&["compare", "--with", "Citizens Observer Network"]);
+    // The observer's copies: 01/01/01/0001 matches, 01/01/01/0002 differs from
+    // the recount, and its CSV forms for 02/01/01/000{1,2} match.
+    assert!(
+        cmp.contains("match rate 75.0% (3 of 4 stations both published)"),
+        "{cmp}"
+    );
+    assert!(cmp.contains("votes.ALPHA 262 vs 260"), "{cmp}");
+    let board = tally(&["complaints", "--now", "2023-08-01T00:00:00Z"]);
+    assert!(board.contains("1 overdue"), "{board}");
+    let seats = tally(&["seats"]);
+    assert!(
+        seats
+            .lines()
+            .any(|l| l.starts_with("ALPHA") && l.trim_end().ends_with('3')),
+        "{seats}"
+    );
+
     // SIGTERM: `up` stops the ledger and its nats-server and exits cleanly.
     Command::new("kill")
         .args(["-TERM", &up.id().to_string()])
@@ -236,6 +288,20 @@ async fn up_then_submit_a_file_then_a_csv_export() {
     assert!(status.success(), "{status}");
     let store = verify_store(&data);
     assert_eq!(store.head().size, sample::events().len() as u64 + 2);
+    drop(store);
+
+    // Folding the stored log here gives the live projector's hash.
+    let out = Command::new(BIN)
+        .args(["tally", "--log", data.to_str().unwrap(), "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let local: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(local["answer"]["projection"], live["answer"]["projection"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -392,6 +392,15 @@ impl Projection {
     pub fn current(&self, key: &SlotKey) -> Option<&FormVersion> {
         self.slot(key)?.current.map(|i| &self.forms[i])
     }
+    /// The form the totals count for a source at a station in a contest: its
+    /// current version, if the station is in the geography and the form
+    /// carries no flag that keeps it out of the totals.
+    pub fn counted(&self, key: &SlotKey) -> Option<&FormVersion> {
+        if !self.stations.contains_key(&key.0) {
+            return None;
+        }
+        self.current(key).filter(|f| f.countable())
+    }
     /// Totals of a source's current forms in a region (`None`: everywhere).
     pub fn totals(
         &self,

@@ -53,13 +53,11 @@ fn row(p: &Projection, contest: &ContestId, source: &Source, r: Option<RegionCod
             .as_str()
             .parse()
             .expect("invariant: station-level region codes are station codes");
-        let mut totals = Totals::default();
         let known = p.stations().contains_key(&station);
-        if let Some(f) = p.current(&(station, contest.clone(), source.clone())) {
-            if known {
-                totals = Totals::of(&f.form);
-            }
-        }
+        let totals = p
+            .counted(&(station, contest.clone(), source.clone()))
+            .map(|f| Totals::of(&f.form))
+            .unwrap_or_default();
         return TallyRow {
             name: None,
             stations: u64::from(known),
