@@ -249,7 +249,7 @@ fn a_store_in_use_by_another_process_is_refused_with_the_reason() {
     child.wait().unwrap();
     assert!(
         err.to_string()
-            .contains("another process is using this store"),
+            .contains("another process is using this database"),
         "{err}"
     );
 }
