@@ -3,7 +3,7 @@
 //! it is the core of the auditor to come.
 
 use crate::entry::{Entry, GENESIS_PREV};
-use crate::event::EventError;
+use crate::event::{EventError, VerifiedEvent};
 use crate::merkle::{Hash, MemoryTree};
 use crate::rules::{CheckError, MemoryState};
 
@@ -40,6 +40,24 @@ impl Replay {
     /// Checks the next entry and takes it in.
     pub fn push(&mut self, entry: &Entry) -> Result<(), ReplayError> {
         let index = entry.index().0;
+        let ev = entry
+            .event()
+            .clone()
+            .verify()
+            .map_err(|error| ReplayError::Signature { index, error })?;
+        self.push_verified(entry, &ev)
+    }
+
+    /// Takes in the next entry whose event was verified elsewhere (on another
+    /// thread, say): `ev` must be the verification of `entry`'s event, which
+    /// a `VerifiedEvent` can only be the result of.
+    pub fn push_verified(&mut self, entry: &Entry, ev: &VerifiedEvent) -> Result<(), ReplayError> {
+        let index = entry.index().0;
+        assert_eq!(
+            ev.id(),
+            entry.event().id(),
+            "invariant: the caller verified this entry's event"
+        );
         if index != self.tree.size() {
             return Err(ReplayError::WrongIndex {
                 index,
@@ -49,13 +67,8 @@ impl Replay {
         if entry.prev() != self.chain {
             return Err(ReplayError::BrokenChain(index));
         }
-        let ev = entry
-            .event()
-            .clone()
-            .verify()
-            .map_err(|error| ReplayError::Signature { index, error })?;
         self.state
-            .accept(&ev)
+            .accept(ev)
             .map_err(|error| ReplayError::Rule { index, error })?;
         self.chain = entry.chain_hash();
         self.tree.push(self.chain);
@@ -74,6 +87,9 @@ impl Replay {
     }
     pub fn state(&self) -> &MemoryState {
         &self.state
+    }
+    pub fn tree(&self) -> &MemoryTree {
+        &self.tree
     }
 }
 

@@ -1,0 +1,545 @@
+//! The auditor: everything about a log checked from the bytes up, trusting
+//! nothing but (optionally) the election's root key.
+//!
+//! - [`bundle`]: the audit bundle file format, reader and writer.
+//!
+//! For each entry, in order: strict decoding, its index, its link to the entry
+//! before, its signature (`verify_strict`), the rules (the key registered and
+//! unrevoked in its role at that point, the publisher's own chain, references,
+//! complaint steps: `core::rules`, the ledger's own judge), the Merkle tree,
+//! and the projection fold. For each checkpoint: the log key's signature
+//! (the key and origin the root-signed election definition names) and that its
+//! root is the root of the first `size` entries, which also makes every
+//! checkpoint consistent with every later one (they are all roots of the one
+//! tree rebuilt here). For each "results certified" event: the projection hash
+//! of the log at the size it names, by replay.
+//!
+//! Signatures are checked on both cores: a chunk of entries is decoded and
+//! verified in two halves in parallel, then taken in order by one thread.
+//! Batch verification is not used: its acceptance set differs from
+//! `verify_strict`'s (docs/PROTOCOL.md §2 explains why), and a log must not
+//! verify here that the ledger would have refused.
+//!
+//! The auditor stops at the first failure and names its index and what failed.
+
+pub mod bundle;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use tallylog_core::checkpoint::{LogVerifier, VerifiedCheckpoint};
+use tallylog_core::entry::Entry;
+use tallylog_core::event::{Payload, VerifiedEvent};
+use tallylog_core::merkle::Hash;
+use tallylog_core::replay::{Replay, ReplayError};
+use tallylog_core::types::{to_hex, Digest, LogIndex, PublicKey};
+use tallylog_tally::{projection_hash, Projection};
+
+/// What the auditor may take as known.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The election's root key: the log's first entry must be signed by it.
+    /// Without it, the auditor trusts whichever key signed the definition.
+    pub root_key: Option<PublicKey>,
+    /// A checkpoint verified before (monitor state): the log must extend it.
+    pub known: Option<Known>,
+}
+
+/// A tree size and root an earlier audit verified.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Known {
+    pub size: u64,
+    #[serde(with = "hex_hash")]
+    pub root: Hash,
+}
+
+/// The first thing found wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{}: {what}", match .index { Some(i) => format!("entry {i}"), None => "the log".to_owned() })]
+pub struct Failure {
+    /// The entry at fault, when one is.
+    pub index: Option<u64>,
+    /// A stable code: `bad_entry`, `wrong_index`, `broken_chain`,
+    /// `bad_signature`, `rule:<reason>`, `not_root`, `bad_checkpoint`,
+    /// `checkpoint_mismatch`, `truncated`, `certification_mismatch`, `fork`,
+    /// `rollback`.
+    pub code: String,
+    pub what: String,
+    /// When the fault can be narrowed only to a stretch of entries (a broken
+    /// link: this entry or the one before; a checkpoint's root: somewhere
+    /// since the last verified checkpoint), the first and last of them.
+    pub range: Option<(u64, u64)>,
+}
+
+impl Failure {
+    fn at(index: u64, code: impl Into<String>, what: impl Into<String>) -> Failure {
+        Failure {
+            index: Some(index),
+            code: code.into(),
+            what: what.into(),
+            range: None,
+        }
+    }
+    fn within(mut self, from: u64, to: u64) -> Failure {
+        self.range = Some((from, to));
+        self
+    }
+    /// Whether the failure points at entry `i` (itself, or a stretch holding it).
+    pub fn names(&self, i: u64) -> bool {
+        self.index == Some(i) || self.range.is_some_and(|(a, b)| a <= i && i <= b)
+    }
+}
+
+/// A certification and what replay found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CertificationCheck {
+    pub index: u64,
+    pub log_size: u64,
+    pub claimed: Digest,
+    pub replayed: Option<Digest>,
+}
+
+/// The outcome of an audit.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub verified: bool,
+    pub failure: Option<Failure>,
+    pub entries: u64,
+    pub checkpoints: u64,
+    /// The largest checkpoint verified, for the monitor state.
+    pub latest: Option<Known>,
+    #[serde(with = "hex_hash")]
+    pub root: Hash,
+    pub certifications: Vec<CertificationCheck>,
+    /// The projection hash of the whole log.
+    pub projection: Digest,
+}
+
+/// Entries taken in per chunk: large enough to keep both cores busy, small
+/// enough to bound memory.
+pub const CHUNK: usize = 2048;
+
+pub struct Auditor {
+    opts: Options,
+    replay: Replay,
+    fold: Projection,
+    /// Authors' decoded points: there are few keys and many events.
+    points: HashMap<PublicKey, ed25519_dalek::VerifyingKey>,
+    log: Option<LogVerifier>,
+    checkpoints: u64,
+    latest: Option<Known>,
+    /// Verified checkpoints for sizes not yet reached.
+    pending: BTreeMap<u64, Vec<Hash>>,
+    /// The index of each author's latest event, to say where a broken
+    /// publisher chain broke.
+    heads: HashMap<PublicKey, u64>,
+    /// Sizes certified with a hash, as `(index, size, claimed)`.
+    claims: Vec<(u64, u64, Digest)>,
+    failure: Option<Failure>,
+}
+
+impl Auditor {
+    pub fn new(opts: Options) -> Auditor {
+        Auditor {
+            opts,
+            replay: Replay::new(),
+            fold: Projection::new(),
+            points: HashMap::new(),
+            log: None,
+            checkpoints: 0,
+            latest: None,
+            pending: BTreeMap::new(),
+            claims: Vec::new(),
+            heads: HashMap::new(),
+            failure: None,
+        }
+    }
+
+    /// Entries checked so far.
+    pub fn size(&self) -> u64 {
+        self.replay.size()
+    }
+
+    pub fn failure(&self) -> Option<&Failure> {
+        self.failure.as_ref()
+    }
+
+    /// Checks the next entries (their bytes, in order). After a failure it
+    /// takes nothing more.
+    pub fn entries(&mut self, lines: &[Vec<u8>]) -> Result<(), Failure> {
+        if let Some(f) = &self.failure {
+            return Err(f.clone());
+        }
+        let first = self.replay.size();
+        let checked = self.decode_and_verify(first, lines);
+        for (i, item) in checked.into_iter().enumerate() {
+            let index = first + i as u64;
+            let r = item.and_then(|(entry, ev)| self.take(index, entry, ev));
+            if let Err(f) = r {
+                self.failure = Some(f.clone());
+                return Err(f);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes and verifies `lines` on two threads. Keys not seen before are
+    /// decoded first, once.
+    fn decode_and_verify(
+        &mut self,
+        first: u64,
+        lines: &[Vec<u8>],
+    ) -> Vec<Result<(Entry, VerifiedEvent), Failure>> {
+        let decoded: Vec<Result<Entry, Failure>> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                Entry::decode(l).map_err(|e| {
+                    Failure::at(
+                        first + i as u64,
+                        "bad_entry",
+                        format!("does not decode: {e}"),
+                    )
+                })
+            })
+            .collect();
+        for e in decoded.iter().flatten() {
+            let author = e.event().body().author;
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.points.entry(author) {
+                if let Some(p) = author.point() {
+                    slot.insert(p);
+                }
+            }
+        }
+        let points = &self.points;
+        let verify = |(i, d): (usize, Result<Entry, Failure>)| {
+            let e = d?;
+            let index = first + i as u64;
+            let author = e.event().body().author;
+            let ev = match points.get(&author) {
+                Some(p) => e.event().clone().verify_with(p),
+                None => e.event().clone().verify(),
+            }
+            .map_err(|err| {
+                Failure::at(
+                    index,
+                    "bad_signature",
+                    format!("its event does not verify: {err}"),
+                )
+            })?;
+            Ok((e, ev))
+        };
+        let mut items: Vec<(usize, Result<Entry, Failure>)> =
+            decoded.into_iter().enumerate().collect();
+        let back = items.split_off(items.len() / 2);
+        std::thread::scope(|s| {
+            let h = s.spawn(|| back.into_iter().map(verify).collect::<Vec<_>>());
+            let mut out: Vec<_> = items.into_iter().map(verify).collect();
+            out.extend(h.join().expect("invariant: verification does not panic"));
+            out
+        })
+    }
+
+    fn take(&mut self, index: u64, entry: Entry, ev: VerifiedEvent) -> Result<(), Failure> {
+        if index == 0 {
+            if let Some(root) = &self.opts.root_key {
+                if &ev.body().author != root {
+                    return Err(Failure::at(
+                        0,
+                        "not_root",
+                        format!(
+                            "the election definition is signed by {}, not by the root key {root} you gave",
+                            ev.body().author
+                        ),
+                    ));
+                }
+            }
+        }
+        let author = ev.body().author;
+        let head = self.heads.get(&author).copied();
+        self.replay
+            .push_verified(&entry, &ev)
+            .map_err(|e| match e {
+                ReplayError::WrongIndex { index: got, .. } => Failure::at(
+                    index,
+                    "wrong_index",
+                    format!("the entry here says it is entry {got}: entries are missing, repeated or out of order"),
+                ),
+                ReplayError::BrokenChain(_) => Failure::at(
+                    index,
+                    "broken_chain",
+                    "its prev is not the chain hash of the entry before it: one of the two was altered",
+                )
+                .within(index.saturating_sub(1), index),
+                ReplayError::Rule { error, .. } => {
+                    let code = error.rejection().map(|r| r.code()).unwrap_or("unavailable");
+                    let f = Failure::at(
+                        index,
+                        format!("rule:{code}"),
+                        format!("the ledger's rules refuse it: {error}"),
+                    );
+                    // A publisher chain that does not continue: this event,
+                    // or the author's previous one, is not the original.
+                    match (code, head) {
+                        ("prev_mismatch" | "seq_gap" | "replayed_seq", Some(h)) => {
+                            f.within(h, index)
+                        }
+                        _ => f,
+                    }
+                }
+                other => Failure::at(index, "bad_entry", other.to_string()),
+            })?;
+        if index == 0 {
+            if let Payload::Election(def) = &ev.body().payload {
+                self.log = LogVerifier::new(def.log.origin.as_str(), def.log.key).ok();
+            }
+        }
+        self.heads.insert(author, index);
+        if let Payload::Certified(c) = &ev.body().payload {
+            self.claims.push((index, c.log_size, c.projection));
+        }
+        let body = ev.into_event().into_body();
+        self.fold
+            .apply(entry.index(), entry.event().id(), body)
+            .map_err(|e| Failure::at(index, "wrong_index", e.to_string()))?;
+        let size = self.replay.size();
+        if let Some(roots) = self.pending.remove(&size) {
+            for root in roots {
+                self.check_root(size, root)?;
+            }
+        }
+        if let Some(k) = self.opts.known {
+            if k.size == size && self.replay.root() != k.root {
+                return Err(Failure::at(
+                    index,
+                    "fork",
+                    format!(
+                        "the first {size} entries are not the log verified before (root {} then, {} now): the log was rewritten",
+                        to_hex(&k.root.0),
+                        to_hex(&self.replay.root().0)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_root(&mut self, size: u64, root: Hash) -> Result<(), Failure> {
+        let have = self
+            .replay
+            .tree()
+            .root_at(size)
+            .expect("invariant: size is at most the tree's size");
+        if have != root {
+            let since = self.latest.map_or(0, |k| k.size.min(size));
+            return Err(Failure::at(
+                size.saturating_sub(1),
+                "checkpoint_mismatch",
+                format!(
+                    "the signed checkpoint for size {size} has root {}, but the entries give {}: \
+                     the log was altered, or the log key signed a forked tree",
+                    to_hex(&root.0),
+                    to_hex(&have.0)
+                ),
+            )
+            .within(since, size.saturating_sub(1)));
+        }
+        self.checkpoints += 1;
+        if self.latest.is_none_or(|k| k.size <= size) {
+            self.latest = Some(Known { size, root });
+        }
+        Ok(())
+    }
+
+    /// Checks a signed checkpoint (now, or when the log reaches its size).
+    pub fn checkpoint(&mut self, note: &[u8]) -> Result<(), Failure> {
+        if let Some(f) = &self.failure {
+            return Err(f.clone());
+        }
+        let r = self.checkpoint_inner(note);
+        if let Err(f) = &r {
+            self.failure = Some(f.clone());
+        }
+        r
+    }
+
+    fn checkpoint_inner(&mut self, note: &[u8]) -> Result<(), Failure> {
+        let Some(log) = &self.log else {
+            return Err(Failure {
+                index: None,
+                code: "bad_checkpoint".to_owned(),
+                what: "a checkpoint before the election definition, which names the log key"
+                    .to_owned(),
+                range: None,
+            });
+        };
+        let c: VerifiedCheckpoint = log.verify(note).map_err(|e| Failure {
+            index: None,
+            code: "bad_checkpoint".to_owned(),
+            what: format!(
+                "a checkpoint does not verify against the log key the election names: {e}"
+            ),
+            range: None,
+        })?;
+        if c.size() <= self.replay.size() {
+            self.check_root(c.size(), c.root())
+        } else {
+            self.pending.entry(c.size()).or_default().push(c.root());
+            Ok(())
+        }
+    }
+
+    /// Finishes the audit. `expected` is the size the source said the log
+    /// has (a bundle's header), if it said.
+    pub fn finish(
+        mut self,
+        expected: Option<u64>,
+        refold: impl FnOnce(u64) -> Option<Digest>,
+    ) -> Report {
+        let size = self.replay.size();
+        if self.failure.is_none() {
+            if let Some((&want, _)) = self.pending.iter().next() {
+                self.failure = Some(Failure::at(
+                    size,
+                    "truncated",
+                    format!("a signed checkpoint covers {want} entries but the log ends after {size}: entries were removed"),
+                ));
+            } else if let Some(e) = expected.filter(|&e| e != size) {
+                self.failure = Some(Failure::at(
+                    size.min(e),
+                    "truncated",
+                    format!("the source says the log has {e} entries, but {size} were read"),
+                ));
+            } else if let Some(k) = self.opts.known.filter(|k| k.size > size) {
+                self.failure = Some(Failure {
+                    index: None,
+                    code: "rollback".to_owned(),
+                    what: format!(
+                        "the log has {size} entries but {} were verified before: it was rolled back",
+                        k.size
+                    ),
+                    range: None,
+                });
+            }
+        }
+        // Certifications: the fold confirmed claims about the log up to
+        // themselves; others need the projection at an earlier size.
+        let mut certifications = Vec::new();
+        let mut refold = Some(refold);
+        for (c, &(index, log_size, claimed)) in self.fold.certifications().iter().zip(&self.claims)
+        {
+            let replayed = match c.confirmed {
+                Some(true) => Some(claimed),
+                Some(false) => None,
+                None => refold.take().and_then(|f| f(log_size)),
+            };
+            if self.failure.is_none() && replayed != Some(claimed) {
+                self.failure = Some(Failure::at(
+                    index,
+                    "certification_mismatch",
+                    format!(
+                        "the authority certified the projection of {log_size} entries as {claimed}, \
+                         but replaying them gives {}",
+                        replayed.map_or("a different hash".to_owned(), |d| d.to_string())
+                    ),
+                ));
+            }
+            certifications.push(CertificationCheck {
+                index,
+                log_size,
+                claimed,
+                replayed,
+            });
+        }
+        Report {
+            verified: self.failure.is_none(),
+            failure: self.failure,
+            entries: size,
+            checkpoints: self.checkpoints,
+            latest: self.latest,
+            root: self.replay.root(),
+            certifications,
+            projection: projection_hash(&self.fold),
+        }
+    }
+}
+
+/// The projection hash of the first `size` entries of `lines`, for a
+/// certification about an earlier size (entries were verified already).
+pub fn projection_at(lines: impl Iterator<Item = Vec<u8>>, size: u64) -> Option<Digest> {
+    let mut p = Projection::new();
+    for l in lines.take(size as usize) {
+        let e = Entry::decode(&l).ok()?;
+        p.apply(
+            LogIndex(p.size()),
+            e.event().id(),
+            e.into_event().into_body(),
+        )
+        .ok()?;
+    }
+    (p.size() == size).then(|| projection_hash(&p))
+}
+
+mod hex_hash {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use tallylog_core::merkle::Hash;
+
+    pub fn serialize<S: Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&tallylog_core::types::to_hex(&h.0))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        let s = String::deserialize(d)?;
+        tallylog_core::types::parse_hex32(&s)
+            .map(Hash)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Audits a bundle file from front to back. `progress` is called with the
+/// entries checked so far and the size the header announces.
+pub fn audit_bundle(
+    path: &std::path::Path,
+    opts: Options,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Report, bundle::BundleError> {
+    let open = || -> Result<_, bundle::BundleError> {
+        let f = std::fs::File::open(path)?;
+        bundle::Reader::open(std::io::BufReader::with_capacity(1 << 20, f))
+    };
+    let (header, mut reader) = open()?;
+    let mut a = Auditor::new(opts);
+    let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
+    loop {
+        let item = reader.next_item()?;
+        let flush = !matches!(item, Some(bundle::Item::Entry(_))) || chunk.len() >= CHUNK;
+        if flush && !chunk.is_empty() {
+            let taken = a.entries(&chunk);
+            chunk.clear();
+            progress(a.size(), header.size);
+            if taken.is_err() {
+                break;
+            }
+        }
+        match item {
+            None => break,
+            Some(bundle::Item::Entry(e)) => chunk.push(e),
+            Some(bundle::Item::Checkpoint(c)) => {
+                if a.checkpoint(&c).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let refold = |size: u64| -> Option<Digest> {
+        let (_, mut r) = open().ok()?;
+        let lines = std::iter::from_fn(move || loop {
+            match r.next_item() {
+                Ok(Some(bundle::Item::Entry(e))) => return Some(e),
+                Ok(Some(bundle::Item::Checkpoint(_))) => continue,
+                _ => return None,
+            }
+        });
+        projection_at(lines, size)
+    };
+    Ok(a.finish(Some(header.size), refold))
+}
