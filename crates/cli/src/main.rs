@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod bench;
 mod event;
 mod files;
@@ -47,6 +48,10 @@ enum Command {
     Tally(tally::Args),
     /// Run everything on one machine: a local nats-server, the ledger and the projector.
     Up(services::UpArgs),
+    /// Write a ledger's log as an audit bundle (entries and checkpoints).
+    Export(audit::ExportArgs),
+    /// Verify a log from the bytes up: exit 0 verified, 1 failed, 2 could not run.
+    Audit(audit::AuditArgs),
     /// Measure this machine's limits and tallylog's stages against them.
     Bench(bench::Args),
 }
@@ -74,6 +79,8 @@ fn main() -> ExitCode {
         Command::Projector(a) => services::projector(a),
         Command::Tally(a) => tally::run(a),
         Command::Up(a) => services::up(a),
+        Command::Export(a) => audit::export(a),
+        Command::Audit(a) => audit::audit(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

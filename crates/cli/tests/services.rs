@@ -302,6 +302,67 @@ async fn up_then_submit_a_file_then_a_csv_export() {
     );
     let local: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(local["answer"]["projection"], live["answer"]["projection"]);
+
+    // Exported as a bundle, the log audits clean against the root key, and
+    // the auditor remembers the checkpoint it verified.
+    let bundle = dir.path().join("bundle.jsonl");
+    let state = dir.path().join("monitor.json");
+    let report = dir.path().join("report.json");
+    let run = |args: &[&str]| Command::new(BIN).args(args).output().unwrap();
+    let out = run(&[
+        "export",
+        "--log",
+        data.to_str().unwrap(),
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = tallylog_core::types::PublicKey::from(test_key(sample::ROOT_KEY).verifying_key())
+        .to_string();
+    let audit = |b: &Path| {
+        run(&[
+            "audit",
+            b.to_str().unwrap(),
+            "--root-key",
+            &root,
+            "--state",
+            state.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--quiet",
+        ])
+    };
+    let out = audit(&bundle);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified: 30 entries"));
+    assert!(std::fs::read_to_string(&state)
+        .unwrap()
+        .contains(sample::ORIGIN));
+    // One figure changed in the bundle: exit 1, and the entry is named.
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let forged = dir.path().join("forged-bundle.jsonl");
+    std::fs::write(&forged, text.replacen("\"ALPHA\":262", "\"ALPHA\":626", 1)).unwrap();
+    let out = audit(&forged);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("FAILED: entry 19") && said.contains("bad_signature"),
+        "{said}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["failure"]["index"], 19);
+    // Not a bundle at all: exit 2.
+    let out = audit(&events);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
