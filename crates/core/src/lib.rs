@@ -9,6 +9,7 @@
 //! - [`entry`]: log entries and the hash chain.
 //! - [`merkle`]: RFC 6962 tree hashes and proofs (via `tlog_tiles`).
 //! - [`checkpoint`]: signed checkpoints (c2sp tlog-checkpoint, signed-note).
+//! - [`cosign`]: witness cosignatures (c2sp tlog-cosignature) and equivocation proofs.
 //! - [`publisher`]: a key and its own chain, for whoever signs events.
 //! - [`sample`]: a small deterministic election for tests, vectors and docs.
 //! - [`receipt`]: receipts (c2sp tlog-proof) and the ledger's replies.
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checkpoint;
+pub mod cosign;
 pub mod entry;
 pub mod event;
 pub mod import;
