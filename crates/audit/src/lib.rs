@@ -2,6 +2,7 @@
 //! nothing but (optionally) the election's root key.
 //!
 //! - [`bundle`]: the audit bundle file format, reader and writer.
+//! - [`witness`]: the witness service, which cosigns consistent checkpoints.
 //!
 //! For each entry, in order: strict decoding, its index, its link to the entry
 //! before, its signature (`verify_strict`), the rules (the key registered and
@@ -23,6 +24,7 @@
 //! The auditor stops at the first failure and names its index and what failed.
 
 pub mod bundle;
+pub mod witness;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -30,7 +30,12 @@ pub struct ExportArgs {
 #[derive(clap::Args)]
 pub struct AuditArgs {
     /// The audit bundle to check (from `tallylog export`).
-    bundle: PathBuf,
+    #[arg(required_unless_present = "equivocation")]
+    bundle: Option<PathBuf>,
+    /// Check an equivocation file (from a witness) instead: exit 0 if it
+    /// proves the log signed two conflicting checkpoints, 1 if it does not.
+    #[arg(long, conflicts_with = "bundle")]
+    equivocation: Option<PathBuf>,
     /// The election's root key: the log's first entry must be signed by it.
     #[arg(long, env = "TALLYLOG_ROOT_KEY")]
     root_key: Option<PublicKey>,
@@ -117,8 +122,106 @@ fn origin_of(bundle: &Path) -> Result<String> {
     Ok(h.origin.to_string())
 }
 
+#[derive(clap::Args)]
+pub struct WitnessArgs {
+    /// The NATS server the ledger answers on.
+    #[arg(long, env = "TALLYLOG_NATS", default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+    #[arg(long, env = "TALLYLOG_ELECTION")]
+    election: tallylog_core::types::ElectionId,
+    /// This witness's name, a schema-less URL such as witness.example.org/w1.
+    #[arg(long)]
+    name: String,
+    /// This witness's secret key file (from `tallylog keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// The log's public key and origin, as the election definition names them.
+    #[arg(long)]
+    log_key: PublicKey,
+    #[arg(long)]
+    origin: tallylog_core::types::Origin,
+    /// Where the witness keeps the last checkpoint it cosigned.
+    #[arg(long)]
+    state: PathBuf,
+    /// Where equivocation files are written.
+    #[arg(long, default_value = ".")]
+    evidence: PathBuf,
+    /// Milliseconds between looks at the ledger's latest checkpoint.
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+}
+
+pub fn witness(a: WitnessArgs) -> Result<Outcome> {
+    let key = tallylog_core::keys::decode_secret(&crate::files::read_limited(&a.key, 4096)?)
+        .with_context(|| format!("reading the witness key {}", a.key.display()))?;
+    let public: PublicKey = key.verifying_key().into();
+    let log = tallylog_core::checkpoint::LogVerifier::new(a.origin.as_str(), a.log_key)
+        .context("checking the log's origin and key")?;
+    println!("witness {}+{public} for {} on {}", a.name, a.origin, a.nats);
+    let config = tallylog_audit::witness::Config {
+        nats_url: a.nats,
+        election: a.election,
+        name: a.name,
+        key,
+        log,
+        state: a.state,
+        evidence: a.evidence,
+        interval: std::time::Duration::from_millis(a.interval_ms.max(10)),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let s = stop.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            s.cancel();
+        });
+        match tallylog_audit::witness::run(config, stop).await {
+            Ok(()) => Ok(Outcome::Ok),
+            Err(e @ tallylog_audit::witness::WitnessError::Equivocation(_)) => {
+                eprintln!("{e}");
+                Ok(Outcome::CheckFailed)
+            }
+            Err(e) => Err(e).context("running the witness"),
+        }
+    })
+}
+
+fn equivocation(path: &Path) -> Result<Outcome> {
+    let e: tallylog_core::cosign::Equivocation =
+        serde_json::from_slice(&crate::files::read_limited(path, 1 << 20)?)
+            .with_context(|| format!("reading the equivocation file {}", path.display()))?;
+    match e.check() {
+        Ok(tallylog_core::cosign::EquivocationFinding::SameSizeDifferentRoots { size }) => {
+            println!(
+                "PROVEN: the log {} (key {}) signed two different trees of size {size}",
+                e.origin, e.log_key
+            );
+            Ok(Outcome::Ok)
+        }
+        Ok(tallylog_core::cosign::EquivocationFinding::Unproven { old, new }) => {
+            println!(
+                "the log {} signed checkpoints of sizes {old} and {new}, and its own consistency proof                  does not link them: it has not shown that the larger extends the smaller",
+                e.origin
+            );
+            Ok(Outcome::Ok)
+        }
+        Err(why) => {
+            println!("not an equivocation: {why}");
+            Ok(Outcome::CheckFailed)
+        }
+    }
+}
+
 pub fn audit(a: AuditArgs) -> Result<Outcome> {
-    let origin = origin_of(&a.bundle)?;
+    if let Some(f) = &a.equivocation {
+        return equivocation(f);
+    }
+    let bundle = a.bundle.clone().context("name the bundle to audit")?;
+    let origin = origin_of(&bundle)?;
     let mut state: MonitorState = match &a.state {
         Some(p) if p.exists() => {
             serde_json::from_slice(&crate::files::read_limited(p, 1 << 20)?)
@@ -132,12 +235,12 @@ pub fn audit(a: AuditArgs) -> Result<Outcome> {
     };
     let quiet = a.quiet;
     let started = std::time::Instant::now();
-    let report = tallylog_audit::audit_bundle(&a.bundle, opts, |done, total| {
+    let report = tallylog_audit::audit_bundle(&bundle, opts, |done, total| {
         if !quiet {
             eprint!("\rchecked {done} of {total} entries");
         }
     })
-    .with_context(|| format!("auditing {}", a.bundle.display()))?;
+    .with_context(|| format!("auditing {}", bundle.display()))?;
     if !quiet {
         eprintln!();
     }

@@ -52,6 +52,8 @@ enum Command {
     Export(audit::ExportArgs),
     /// Verify a log from the bytes up: exit 0 verified, 1 failed, 2 could not run.
     Audit(audit::AuditArgs),
+    /// Follow a ledger's checkpoints and cosign each consistent one.
+    Witness(audit::WitnessArgs),
     /// Measure this machine's limits and tallylog's stages against them.
     Bench(bench::Args),
 }
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Up(a) => services::up(a),
         Command::Export(a) => audit::export(a),
         Command::Audit(a) => audit::audit(a),
+        Command::Witness(a) => audit::witness(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

@@ -66,6 +66,13 @@ struct Common {
     /// Submissions judged and appended together at most (one fsync each).
     #[arg(long, default_value_t = 1024)]
     max_batch: usize,
+    /// A witness whose cosignatures to collect, as NAME+PUBLICKEY (repeat
+    /// for several).
+    #[arg(long = "witness", value_parser = tallylog_core::cosign::WitnessKey::parse)]
+    witnesses: Vec<tallylog_core::cosign::WitnessKey>,
+    /// Cosignatures a checkpoint needs before it is served as the latest.
+    #[arg(long, default_value_t = 0)]
+    quorum: usize,
 }
 
 impl Common {
@@ -90,6 +97,8 @@ impl Common {
             log_key: key,
             origin: self.origin.clone(),
             max_batch: self.max_batch.max(1),
+            witnesses: self.witnesses.clone(),
+            quorum: self.quorum,
         })
     }
 }

@@ -152,3 +152,30 @@ fn bad_drafts_are_refused_with_the_reason() {
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("\"seq\":1,"));
 }
+
+#[test]
+fn an_equivocation_file_is_checked_by_anyone() {
+    use tallylog_core::merkle::record_hash;
+    use tallylog_core::sample;
+    let dir = tempfile::tempdir().unwrap();
+    let log = sample::log_signer();
+    let e = serde_json::json!({
+        "origin": sample::ORIGIN,
+        "log_key": log.public_key(),
+        "a": String::from_utf8(log.sign(28, record_hash(b"one history"))).unwrap(),
+        "b": String::from_utf8(log.sign(28, record_hash(b"another"))).unwrap(),
+    });
+    let file = dir.path().join("equivocation.json");
+    std::fs::write(&file, serde_json::to_vec(&e).unwrap()).unwrap();
+    let out = tallylog(&["audit", "--equivocation", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("PROVEN: the log tallylog.example/sample-2023"));
+
+    // The same checkpoint twice proves nothing: exit 1.
+    let mut same = e.clone();
+    same["b"] = same["a"].clone();
+    std::fs::write(&file, serde_json::to_vec(&same).unwrap()).unwrap();
+    let out = tallylog(&["audit", "--equivocation", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("not an equivocation"));
+}

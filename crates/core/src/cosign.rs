@@ -270,7 +270,7 @@ mod tests {
             .verifier()
             .verify(&log.sign(11, record_hash(b"r")))
             .unwrap();
-        let moved = add_lines(cp2.note(), &[line.clone()]);
+        let moved = add_lines(cp2.note(), std::slice::from_ref(&line));
         assert_eq!(w.verifier().cosigned(&moved), None);
         for i in 0..line.len() - 1 {
             let mut bad = line.clone();

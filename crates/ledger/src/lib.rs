@@ -25,6 +25,7 @@ use ed25519_dalek::SigningKey;
 use futures::StreamExt;
 use serde::Serialize;
 use tallylog_core::checkpoint::LogSigner;
+use tallylog_core::cosign::WitnessKey;
 use tallylog_core::receipt::Reply;
 use tallylog_core::types::{ElectionId, EventId, LogIndex, Origin};
 use tallylog_nats::{Backoff, Names, REPLY_TO};
@@ -35,6 +36,7 @@ use tokio_util::task::TaskTracker;
 
 pub mod engine;
 pub mod republish;
+pub mod witnesses;
 
 use engine::{Engine, Submission};
 
@@ -50,6 +52,11 @@ pub struct Config {
     pub origin: Origin,
     /// Submissions judged and appended together at most (group commit).
     pub max_batch: usize,
+    /// The witnesses whose cosignatures the ledger collects.
+    pub witnesses: Vec<WitnessKey>,
+    /// Cosignatures a checkpoint needs before `tallylog.E.checkpoint` serves
+    /// it as the latest (0: serve the latest checkpoint at once).
+    pub quorum: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +172,16 @@ async fn run_inner(config: Config, shutdown: CancellationToken) -> Result<(), Le
         names.clone(),
         store.clone(),
         metrics.clone(),
+        stop_helpers.clone(),
+    ));
+    tracker.spawn(witnesses::serve(
+        client.clone(),
+        names.clone(),
+        store.clone(),
+        witnesses::Witnessing {
+            witnesses: config.witnesses.clone(),
+            quorum: config.quorum,
+        },
         stop_helpers.clone(),
     ));
 

@@ -49,6 +49,8 @@ impl Ledger {
             log_key: test_key(sample::LOG_KEY),
             origin: sample::ORIGIN.parse().unwrap(),
             max_batch: 256,
+            witnesses: Vec::new(),
+            quorum: 0,
         };
         let task = tokio::spawn(tallylog_ledger::run(config, shutdown.clone()));
         Ledger { shutdown, task }

@@ -11,6 +11,9 @@
 //! | `tallylog.E.entry` | request: an entry index; reply: the entry's bytes |
 //! | `tallylog.E.stats` | request: the ledger's counters, as JSON |
 //! | `tallylog.E.query` | request: a projector query (JSON); reply: its answer |
+//! | `tallylog.E.checkpoint` | request: empty (the latest with a witness quorum) or a size; reply: the signed checkpoint with its cosignatures |
+//! | `tallylog.E.consistency` | request: `OLD NEW`; reply: the consistency proof, a JSON array of hex hashes |
+//! | `tallylog.E.cosign` | request: `{"size":N,"line":"— …"}` from a witness; reply: `ok` or `error: …` |
 //!
 //! `P.D.C.S` are the province, district, commune and station segments of the
 //! event's region, `_` where the event names no such level; so a party agent
@@ -95,6 +98,15 @@ impl Names {
     }
     pub fn stats(&self) -> String {
         format!("tallylog.{}.stats", self.election)
+    }
+    pub fn checkpoint(&self) -> String {
+        format!("tallylog.{}.checkpoint", self.election)
+    }
+    pub fn consistency(&self) -> String {
+        format!("tallylog.{}.consistency", self.election)
+    }
+    pub fn cosign(&self) -> String {
+        format!("tallylog.{}.cosign", self.election)
     }
     /// Projectors answer queries here (as one queue group, so several share
     /// the load).

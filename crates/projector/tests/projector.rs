@@ -37,6 +37,8 @@ fn ledger(url: &str, dir: &Path) -> Service<tallylog_ledger::LedgerError> {
         log_key: test_key(sample::LOG_KEY),
         origin: sample::ORIGIN.parse().unwrap(),
         max_batch: 256,
+        witnesses: Vec::new(),
+        quorum: 0,
     };
     let task = tokio::spawn(tallylog_ledger::run(config, shutdown.clone()));
     Service { shutdown, task }

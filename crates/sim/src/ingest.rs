@@ -105,6 +105,8 @@ pub fn run(cfg: &Config, r: &mut Report) -> std::io::Result<()> {
             log_key: test_key(sample::LOG_KEY),
             origin: sample::ORIGIN.parse().expect("valid origin"),
             max_batch: 1024,
+            witnesses: Vec::new(),
+            quorum: 0,
         };
         let ledger = tokio::spawn(tallylog_ledger::run(config, shutdown.clone()));
         // Wait until the ledger answers (its streams exist) before loading it.

@@ -59,6 +59,8 @@ const KEY_STATE: u8 = b'k';
 const CHAIN: u8 = b'c';
 const COMPLAINT: u8 = b'o';
 const CHECKPOINTS: u8 = b'p';
+/// Witness cosignature lines: `w` + size + witness name.
+const COSIGNATURES: u8 = b'w';
 const HEAD_KEY: &[u8] = b"mhead";
 const CHECKPOINT_KEY: &[u8] = b"mcheckpoint";
 const ELECTION_KEY: &[u8] = b"melection";
@@ -682,6 +684,57 @@ impl Store {
             .get(author_key(author, seq))?
             .and_then(|v| be_u64(&v))
             .map(LogIndex))
+    }
+
+    /// Keeps a witness's cosignature line of the checkpoint of `size` (the
+    /// caller verified it). Not fsynced: cosignatures can be asked for again,
+    /// and nothing is acknowledged on their strength.
+    pub fn add_cosignature(&self, size: u64, witness: &str, line: &[u8]) -> Result<(), StoreError> {
+        let mut k = key(COSIGNATURES, size).to_vec();
+        k.extend_from_slice(witness.as_bytes());
+        self.log.insert(k, line)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The checkpoint of `size` with every cosignature kept for it.
+    pub fn cosigned_checkpoint(&self, size: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(note) = self.log.get(key(CHECKPOINTS, size))? else {
+            return Ok(None);
+        };
+        let lines: Result<Vec<Vec<u8>>, StoreError> = self
+            .log
+            .scan_prefix(key(COSIGNATURES, size))
+            .map(|r| Ok(r?.1.to_vec()))
+            .collect();
+        Ok(Some(tallylog_core::cosign::add_lines(&note, &lines?)))
+    }
+
+    /// Sizes with at least one cosignature, newest first, with how many.
+    pub fn cosigned_sizes(&self) -> impl Iterator<Item = Result<(u64, usize), StoreError>> + '_ {
+        let mut iter = self
+            .log
+            .range(key(COSIGNATURES, 0)..=key(COSIGNATURES, u64::MAX))
+            .rev()
+            .peekable();
+        std::iter::from_fn(move || {
+            let first = iter.next()?;
+            let size = match first {
+                Ok((k, _)) => {
+                    be_u64(&k[1..9]).expect("invariant: cosignature keys start with a size")
+                }
+                Err(e) => return Some(Err(e.into())),
+            };
+            let mut n = 1;
+            while let Some(Ok((k, _))) = iter.peek() {
+                if be_u64(&k[1..9]) != Some(size) {
+                    break;
+                }
+                n += 1;
+                iter.next();
+            }
+            Some(Ok((size, n)))
+        })
     }
 
     /// The signed checkpoint stored with the last batch.

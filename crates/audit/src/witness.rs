@@ -1,0 +1,209 @@
+//! `tallylog witness`: follows a ledger's checkpoints, checks that each new
+//! one is consistent with the last it cosigned, and cosigns it
+//! (c2sp.org/tlog-cosignature). A witness is what lets a party agent trust a
+//! checkpoint without trusting the ledger: the log cannot show one history to
+//! the witnesses and another to anyone else without signing both, and the
+//! witness keeps the proof.
+//!
+//! On two checkpoints of one size with different roots, or a larger one the
+//! log cannot prove extends the last one cosigned, the witness writes an
+//! equivocation file (`tallylog audit --equivocation FILE` checks it) and
+//! stops: a person must act.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+use tallylog_core::checkpoint::{LogVerifier, VerifiedCheckpoint};
+use tallylog_core::cosign::{Cosigner, Equivocation};
+use tallylog_core::merkle::{check_consistency, Hash};
+use tallylog_core::types::{parse_hex32, ElectionId};
+use tokio_util::sync::CancellationToken;
+
+pub struct Config {
+    pub nats_url: String,
+    pub election: ElectionId,
+    /// The witness's name (a schema-less URL) and signing key.
+    pub name: String,
+    pub key: SigningKey,
+    /// The log it witnesses, as the election definition names it.
+    pub log: LogVerifier,
+    /// Where it keeps the last checkpoint it cosigned.
+    pub state: PathBuf,
+    /// Where equivocation files go.
+    pub evidence: PathBuf,
+    pub interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WitnessError {
+    #[error("NATS: {0}")]
+    Nats(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("the log equivocated; the proof is in {0}")]
+    Equivocation(PathBuf),
+}
+
+/// What the witness remembers.
+#[derive(Serialize, Deserialize)]
+struct State {
+    size: u64,
+    note: String,
+}
+
+fn io(what: &str) -> impl Fn(std::io::Error) -> WitnessError + '_ {
+    move |e| WitnessError::Io(format!("{what}: {e}"))
+}
+
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), WitnessError> {
+    let cosigner = Cosigner::new(&config.name, config.key.clone())
+        .map_err(|e| WitnessError::Io(e.to_string()))?;
+    let names = tallylog_nats::Names::new(config.election.clone());
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(&config.nats_url)
+        .await
+        .map_err(|e| WitnessError::Nats(e.to_string()))?;
+    let mut last: Option<VerifiedCheckpoint> = match std::fs::read(&config.state) {
+        Ok(b) => {
+            let s: State = serde_json::from_slice(&b).map_err(|e| {
+                WitnessError::Io(format!("reading {}: {e}", config.state.display()))
+            })?;
+            Some(config.log.verify(s.note.as_bytes()).map_err(|e| {
+                WitnessError::Io(format!(
+                    "the checkpoint in {} does not verify: {e}",
+                    config.state.display()
+                ))
+            })?)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io("reading the witness state")(e)),
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(config.interval) => {}
+        }
+        let Ok(Ok(reply)) = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.request(names.checkpoint(), "latest".into()),
+        )
+        .await
+        else {
+            continue;
+        };
+        if reply.payload.starts_with(b"error:") {
+            continue;
+        }
+        let cp = match config.log.verify(&reply.payload) {
+            Ok(cp) => cp,
+            Err(e) => {
+                tracing::warn!(error = %e, "the log served a checkpoint that does not verify");
+                continue;
+            }
+        };
+        if let Some(old) = &last {
+            if cp.size() < old.size() {
+                continue;
+            }
+            if cp.size() == old.size() {
+                if cp.root() != old.root() {
+                    return Err(equivocation(&config, old, &cp, Vec::new())?);
+                }
+                continue;
+            }
+            let proof = consistency(&client, &names, old.size(), cp.size()).await;
+            let Some(proof) = proof else { continue };
+            if check_consistency(&proof, cp.size(), cp.root(), old.size(), old.root()).is_err() {
+                return Err(equivocation(&config, old, &cp, proof)?);
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let line = cosigner.cosign(&cp, now);
+        let req = serde_json::json!({
+            "size": cp.size(),
+            "line": String::from_utf8_lossy(&line),
+        });
+        match client
+            .request(
+                names.cosign(),
+                serde_json::to_vec(&req).expect("invariant: JSON").into(),
+            )
+            .await
+        {
+            Ok(r) if &r.payload[..] == b"ok" => {}
+            Ok(r) => {
+                tracing::warn!(reply = %String::from_utf8_lossy(&r.payload), "the ledger refused the cosignature")
+            }
+            Err(e) => tracing::warn!(error = %e, "sending the cosignature failed"),
+        }
+        // Remember it whether or not the ledger kept the line: what the
+        // witness vouches for is the checkpoint, and it must never cosign a
+        // history that does not extend it.
+        let state = State {
+            size: cp.size(),
+            note: String::from_utf8_lossy(cp.note()).into_owned(),
+        };
+        let tmp = config.state.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&state).expect("invariant: JSON"))
+            .map_err(io("writing the witness state"))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io("syncing the witness state"))?;
+        std::fs::rename(&tmp, &config.state).map_err(io("writing the witness state"))?;
+        tracing::info!(size = cp.size(), "cosigned");
+        last = Some(cp);
+    }
+}
+
+async fn consistency(
+    client: &async_nats::Client,
+    names: &tallylog_nats::Names,
+    old: u64,
+    new: u64,
+) -> Option<Vec<Hash>> {
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.request(names.consistency(), format!("{old} {new}").into()),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let hex: Vec<String> = serde_json::from_slice(&r.payload).ok()?;
+    hex.iter().map(|h| parse_hex32(h).ok().map(Hash)).collect()
+}
+
+fn equivocation(
+    config: &Config,
+    a: &VerifiedCheckpoint,
+    b: &VerifiedCheckpoint,
+    proof: Vec<Hash>,
+) -> Result<WitnessError, WitnessError> {
+    let e = Equivocation {
+        origin: config.log.origin().to_owned(),
+        log_key: *config.log.key(),
+        a: String::from_utf8_lossy(a.note()).into_owned(),
+        b: String::from_utf8_lossy(b.note()).into_owned(),
+        proof: proof
+            .iter()
+            .map(|h| tallylog_core::types::to_hex(&h.0))
+            .collect(),
+    };
+    std::fs::create_dir_all(&config.evidence).map_err(io("creating the evidence directory"))?;
+    let path = config
+        .evidence
+        .join(format!("equivocation-{}-{}.json", a.size(), b.size()));
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&e).expect("invariant: JSON"),
+    )
+    .map_err(io("writing the equivocation file"))?;
+    tracing::error!(file = %path.display(), "the log equivocated: stopped cosigning");
+    Ok(WitnessError::Equivocation(path))
+}
