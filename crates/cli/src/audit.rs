@@ -30,8 +30,15 @@ pub struct ExportArgs {
 #[derive(clap::Args)]
 pub struct AuditArgs {
     /// The audit bundle to check (from `tallylog export`).
-    #[arg(required_unless_present = "equivocation")]
+    #[arg(required_unless_present_any = ["equivocation", "nats"])]
     bundle: Option<PathBuf>,
+    /// Audit a running ledger over NATS instead of a bundle: every entry up
+    /// to its latest checkpoint, read through its entry lookups.
+    #[arg(long, conflicts_with = "bundle", requires = "election")]
+    nats: Option<String>,
+    /// The election (with --nats).
+    #[arg(long, env = "TALLYLOG_ELECTION")]
+    election: Option<tallylog_core::types::ElectionId>,
     /// Check an equivocation file (from a witness) instead: exit 0 if it
     /// proves the log signed two conflicting checkpoints, 1 if it does not.
     #[arg(long, conflicts_with = "bundle")]
@@ -220,7 +227,84 @@ pub fn audit(a: AuditArgs) -> Result<Outcome> {
     if let Some(f) = &a.equivocation {
         return equivocation(f);
     }
+    if let Some(url) = &a.nats {
+        let election = a.election.clone().context("--nats needs --election")?;
+        let dir = tempfile::tempdir().context("creating a scratch directory")?;
+        let bundle = dir.path().join("from-nats.jsonl");
+        fetch_bundle(url, &election, &bundle)?;
+        return audit_file(&a, &bundle);
+    }
     let bundle = a.bundle.clone().context("name the bundle to audit")?;
+    audit_file(&a, &bundle)
+}
+
+/// Reads a ledger's log over NATS into a bundle file: its latest checkpoint
+/// (with cosignatures), then every entry it covers.
+fn fetch_bundle(url: &str, election: &tallylog_core::types::ElectionId, out: &Path) -> Result<()> {
+    use futures::StreamExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await
+            .with_context(|| format!("connecting to NATS at {url}"))?;
+        let names = tallylog_nats::Names::new(election.clone());
+        let ask = |subject: String, body: String| {
+            let client = client.clone();
+            async move {
+                let r = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    client.request(subject.clone(), body.into()),
+                )
+                .await
+                .with_context(|| format!("no answer on {subject} (is the ledger running?)"))?
+                .with_context(|| format!("asking on {subject}"))?;
+                if r.payload.starts_with(b"error:") {
+                    bail!("the ledger says {}", String::from_utf8_lossy(&r.payload));
+                }
+                Ok::<_, anyhow::Error>(r.payload.to_vec())
+            }
+        };
+        let note = ask(names.checkpoint(), "latest".to_owned()).await?;
+        let text = String::from_utf8_lossy(&note).into_owned();
+        let size: u64 = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.parse().ok())
+            .context("the ledger's checkpoint has no size line")?;
+        let origin = text.lines().next().unwrap_or_default().to_owned();
+        let header = Header {
+            bundle: FORMAT.to_owned(),
+            election: election.clone(),
+            origin: origin.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+            size,
+        };
+        let f = std::fs::File::create(out)?;
+        let mut w = Writer::new(std::io::BufWriter::new(f), &header)?;
+        // Many lookups in flight, written in order.
+        let mut entries = futures::stream::iter(0..size)
+            .map(|i| ask(names.entry(), i.to_string()))
+            .buffered(128);
+        let mut i = 0u64;
+        while let Some(e) = entries.next().await {
+            w.entry(&e.with_context(|| format!("reading entry {i}"))?)?;
+            i += 1;
+            if i % 10_000 == 0 {
+                eprint!("\rread {i} of {size} entries");
+            }
+        }
+        w.checkpoint(&note)?;
+        w.finish()?;
+        Ok(())
+    })
+}
+
+fn audit_file(a: &AuditArgs, bundle: &Path) -> Result<Outcome> {
+    let bundle = bundle.to_owned();
     let origin = origin_of(&bundle)?;
     let mut state: MonitorState = match &a.state {
         Some(p) if p.exists() => {

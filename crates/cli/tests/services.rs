@@ -279,6 +279,27 @@ async fn up_then_submit_a_file_then_a_csv_export() {
         "{seats}"
     );
 
+    // An auditor reads the running ledger over NATS and verifies it all.
+    let out = Command::new(BIN)
+        .args([
+            "audit",
+            "--nats",
+            &url,
+            "--election",
+            sample::ELECTION,
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified: 30 entries, 1 checkpoints"));
+
     // SIGTERM: `up` stops the ledger and its nats-server and exits cleanly.
     Command::new("kill")
         .args(["-TERM", &up.id().to_string()])
