@@ -293,7 +293,7 @@ fn fetch_bundle(url: &str, election: &tallylog_core::types::ElectionId, out: &Pa
         while let Some(e) = entries.next().await {
             w.entry(&e.with_context(|| format!("reading entry {i}"))?)?;
             i += 1;
-            if i % 10_000 == 0 {
+            if i.is_multiple_of(10_000) {
                 eprint!("\rread {i} of {size} entries");
             }
         }
