@@ -50,6 +50,55 @@ const MID: &[u8] = b",\"index\":";
 const PREV: &[u8] = b",\"prev\":\"";
 const TAIL: &[u8] = b"\"}";
 
+/// What a reader of its own stored log needs from an entry, read quickly.
+pub struct StoredEntry {
+    pub index: LogIndex,
+    pub prev: Hash,
+    pub id: crate::types::EventId,
+    pub body: crate::event::Body,
+}
+
+/// Reads an entry from bytes that were strictly decoded and verified before
+/// (a projector's or ledger's own stored copy of its log): the layout of
+/// §4 of PROTOCOL.md is taken apart by position, and the body is read without
+/// the canonical-form check. Never for bytes from the network or someone
+/// else's file; [`Entry::decode`] is for those.
+pub fn decode_stored(bytes: &[u8]) -> Result<StoredEntry, EntryError> {
+    let bad = |what: &str| EntryError::Format(format!("stored entry: {what}"));
+    const SIG_TAIL: usize = 8 + 128 + 2; // ,"sig":" + hex + "}
+    let tail = PREV.len() + 64 + TAIL.len();
+    if bytes.len() < HEAD.len() + tail || !bytes.starts_with(HEAD) || !bytes.ends_with(TAIL) {
+        return Err(bad("not an entry"));
+    }
+    let prev_at = bytes.len() - tail;
+    if &bytes[prev_at..prev_at + PREV.len()] != PREV {
+        return Err(bad("no prev"));
+    }
+    let mid = bytes[..prev_at]
+        .windows(MID.len())
+        .rposition(|w| w == MID)
+        .ok_or_else(|| bad("no index"))?;
+    let index: u64 = std::str::from_utf8(&bytes[mid + MID.len()..prev_at])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("index is not a number"))?;
+    let prev_hex = std::str::from_utf8(&bytes[prev_at + PREV.len()..bytes.len() - TAIL.len()])
+        .map_err(|_| bad("prev is not text"))?;
+    let prev = Hash(crate::types::parse_hex32(prev_hex).map_err(|e| bad(&e))?);
+    let event = &bytes[HEAD.len()..mid];
+    let body_start = b"{\"body\":".len();
+    if event.len() < body_start + SIG_TAIL {
+        return Err(bad("event too short"));
+    }
+    let (id, body) = crate::event::Body::decode_stored(&event[body_start..event.len() - SIG_TAIL])?;
+    Ok(StoredEntry {
+        index: LogIndex(index),
+        prev,
+        id,
+        body,
+    })
+}
+
 impl Entry {
     /// Builds entry `index` holding `event`, chained to `prev`.
     pub fn new(index: LogIndex, prev: Hash, event: SignedEvent) -> Entry {

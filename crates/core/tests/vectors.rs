@@ -333,3 +333,20 @@ fn the_vector_log_is_accepted_by_the_rules_in_order() {
         state.accept(&ev).unwrap();
     }
 }
+
+#[test]
+fn stored_entries_read_quickly_agree_with_the_strict_decoder() {
+    let text = std::fs::read_to_string(testdata().join("vectors/entries.jsonl")).unwrap();
+    for line in text.lines() {
+        let strict = Entry::decode(line.as_bytes()).unwrap();
+        let quick = tallylog_core::entry::decode_stored(line.as_bytes()).unwrap();
+        assert_eq!(quick.index, strict.index());
+        assert_eq!(quick.prev, strict.prev());
+        assert_eq!(quick.id, strict.event().id());
+        assert_eq!(&quick.body, strict.event().body());
+    }
+    // Not an entry at all: an error, not a panic.
+    for bad in ["", "{}", "{\"event\":1}", &text[..100]] {
+        assert!(tallylog_core::entry::decode_stored(bad.as_bytes()).is_err());
+    }
+}

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use tallylog_core::entry::Entry;
+use tallylog_core::entry::{decode_stored, Entry, StoredEntry};
 use tallylog_core::types::{ElectionId, Timestamp};
 use tallylog_nats::{Backoff, Names};
 use tallylog_tally::query::{self, Query};
@@ -72,28 +72,43 @@ const MAX_QUERY_BYTES: usize = 16 * 1024;
 
 /// Folds the entries stored in `db` into a fresh projection. Decoding runs on
 /// a second thread while this one folds: the two are about equally costly.
+///
+/// The stored entries were decoded strictly and checked when they arrived,
+/// so they are read here with the quick reader of the projector's own copy
+/// (`entry::decode_stored`); the chain is checked again, which catches a
+/// database altered or damaged on disk.
 pub fn rebuild(db: &Db) -> Result<Projection, ProjectorError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Entry>>(8);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<StoredEntry>>(8);
     std::thread::scope(|s| {
         let folder = s.spawn(move || -> Result<Projection, ProjectorError> {
             let mut p = Projection::new();
             for chunk in rx {
                 for e in chunk {
-                    let index = e.index().0;
-                    p.apply_entry(e).map_err(|e| ProjectorError::BadLog {
-                        index,
-                        what: e.to_string(),
-                    })?;
+                    let index = e.index.0;
+                    p.apply(e.index, e.id, e.body)
+                        .map_err(|e| ProjectorError::BadLog {
+                            index,
+                            what: e.to_string(),
+                        })?;
                 }
             }
             Ok(p)
         });
         let mut chunk = Vec::with_capacity(1024);
+        let mut chain = tallylog_core::entry::GENESIS_PREV;
         let decoded = db.for_each(|index, bytes| {
-            let e = Entry::decode(bytes).map_err(|e| ProjectorError::BadLog {
+            let bad = |what: String| ProjectorError::BadLog {
                 index: index.0,
-                what: format!("stored entry does not decode: {e}"),
-            })?;
+                what,
+            };
+            let e = decode_stored(bytes)
+                .map_err(|e| bad(format!("stored entry does not decode: {e}")))?;
+            if e.index != index || e.prev != chain {
+                return Err(bad(
+                    "the stored entry does not continue the chain".to_owned()
+                ));
+            }
+            chain = tallylog_core::merkle::record_hash(bytes);
             chunk.push(e);
             if chunk.len() == 1024 {
                 // A send fails only when the folder stopped on an error,

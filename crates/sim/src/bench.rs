@@ -215,6 +215,30 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
         "verify_batch of 256, one thread",
     );
 
+    r.limit(
+        "ed25519_verify_batch256_2t",
+        std::thread::scope(|s| {
+            let (k, m, g) = (&keys, &msgs, &sigs);
+            let span = events.len() / 2 - 256;
+            let worker = move |from: usize| {
+                let mut j = 0usize;
+                rate(secs, 256, || {
+                    let x = from + (j * 256) % span;
+                    let mm: Vec<&[u8]> = m[x..x + 256].iter().map(|v| &v[..]).collect();
+                    ed25519_dalek::verify_batch(&mm, &g[x..x + 256], &k[x..x + 256])
+                        .expect("valid");
+                    j += 1;
+                })
+            };
+            let half = events.len() / 2;
+            let a = s.spawn(move || worker(0));
+            let b = worker(half);
+            a.join().expect("no panic") + b
+        }),
+        "sigs/s",
+        "verify_batch of 256 on both cores (not used: see PROTOCOL.md §2)",
+    );
+
     std::fs::create_dir_all(&cfg.dir)?;
     let scratch = tempfile::tempdir_in(&cfg.dir)?;
     let mut f = File::create(scratch.path().join("fsync"))?;
@@ -360,6 +384,9 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
             );
         }
     }
+    let (election, entries) = crate::rebuild::election(25);
+    crate::rebuild::run(&mut r, scratch.path(), &election, &entries)?;
+    drop(entries);
     if cfg.ingest {
         crate::ingest::run(cfg, &mut r)?;
     }

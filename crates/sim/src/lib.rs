@@ -8,3 +8,4 @@
 
 pub mod bench;
 pub mod ingest;
+pub mod rebuild;
