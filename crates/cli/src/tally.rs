@@ -32,7 +32,8 @@ pub struct Args {
     /// directory (or the data directory of `tallylog up`).
     #[arg(long, global = true, conflicts_with = "entries")]
     log: Option<PathBuf>,
-    /// Fold this file of log entries (JSON lines) instead of asking a projector.
+    /// Fold this file of log entries (JSON lines, or an audit bundle) instead
+    /// of asking a projector.
     #[arg(long, global = true)]
     entries: Option<PathBuf>,
     /// The NATS server a projector answers on.
@@ -345,7 +346,12 @@ fn fold_file(path: &Path) -> Result<Projection> {
             );
         }
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        if text.is_empty() {
+        // An audit bundle is entries too, with a header and checkpoints
+        // between them (PROTOCOL.md §14).
+        if text.is_empty()
+            || (n == 1 && text.starts_with(b"{\"bundle\":"))
+            || text.starts_with(b"{\"checkpoint\":")
+        {
             continue;
         }
         let e = Entry::decode(text)

@@ -381,6 +381,21 @@ async fn up_then_submit_a_file_then_a_csv_export() {
     );
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(r["failure"]["index"], 19);
+    // The bundle is also a log `tally` can fold, to the same projection.
+    let out = run(&[
+        "tally",
+        "--entries",
+        bundle.to_str().unwrap(),
+        "status",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let folded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(folded["answer"]["projection"], live["answer"]["projection"]);
     // Not a bundle at all: exit 2.
     let out = audit(&events);
     assert_eq!(out.status.code(), Some(2));
