@@ -352,6 +352,32 @@ pub struct Attestation {
     pub note: Option<Text>,
 }
 
+/// `Ok(Payload::K(read?))` for the variant of `kind`, where `read` is an
+/// expression that reads that variant's data (so each kind's type is named
+/// once, in this list).
+macro_rules! payload_of_kind {
+    ($kind:expr, $read:expr) => {
+        Ok(match $kind {
+            Kind::Election => Payload::Election($read?),
+            Kind::Geography => Payload::Geography($read?),
+            Kind::KeyRegister => Payload::KeyRegister($read?),
+            Kind::KeyRevoke => Payload::KeyRevoke($read?),
+            Kind::KeyRotate => Payload::KeyRotate($read?),
+            Kind::Result => Payload::Result($read?),
+            Kind::Correction => Payload::Correction($read?),
+            Kind::Recount => Payload::Recount($read?),
+            Kind::ComplaintFiled => Payload::ComplaintFiled($read?),
+            Kind::ComplaintAcknowledged => Payload::ComplaintAcknowledged($read?),
+            Kind::ComplaintReview => Payload::ComplaintReview($read?),
+            Kind::ComplaintResolved => Payload::ComplaintResolved($read?),
+            Kind::ComplaintAppealed => Payload::ComplaintAppealed($read?),
+            Kind::ComplaintAppealDecided => Payload::ComplaintAppealDecided($read?),
+            Kind::Certified => Payload::Certified($read?),
+            Kind::Attestation => Payload::Attestation($read?),
+        })
+    };
+}
+
 /// The kind-specific part of a body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -398,49 +424,13 @@ impl Payload {
 
     /// Decodes `data` as the payload of `kind`.
     pub fn decode(kind: Kind, data: &Value) -> Result<Payload, DecodeError> {
-        use json::from_value as f;
-        Ok(match kind {
-            Kind::Election => Payload::Election(f(data)?),
-            Kind::Geography => Payload::Geography(f(data)?),
-            Kind::KeyRegister => Payload::KeyRegister(f(data)?),
-            Kind::KeyRevoke => Payload::KeyRevoke(f(data)?),
-            Kind::KeyRotate => Payload::KeyRotate(f(data)?),
-            Kind::Result => Payload::Result(f(data)?),
-            Kind::Correction => Payload::Correction(f(data)?),
-            Kind::Recount => Payload::Recount(f(data)?),
-            Kind::ComplaintFiled => Payload::ComplaintFiled(f(data)?),
-            Kind::ComplaintAcknowledged => Payload::ComplaintAcknowledged(f(data)?),
-            Kind::ComplaintReview => Payload::ComplaintReview(f(data)?),
-            Kind::ComplaintResolved => Payload::ComplaintResolved(f(data)?),
-            Kind::ComplaintAppealed => Payload::ComplaintAppealed(f(data)?),
-            Kind::ComplaintAppealDecided => Payload::ComplaintAppealDecided(f(data)?),
-            Kind::Certified => Payload::Certified(f(data)?),
-            Kind::Attestation => Payload::Attestation(f(data)?),
-        })
+        payload_of_kind!(kind, json::from_value(data))
     }
 
     /// Reads the payload of `kind` from JSON text that was strictly decoded
     /// before (see [`Body::decode_stored`]).
     fn decode_stored(kind: Kind, data: &str) -> Result<Payload, serde_json::Error> {
-        use serde_json::from_str as f;
-        Ok(match kind {
-            Kind::Election => Payload::Election(f(data)?),
-            Kind::Geography => Payload::Geography(f(data)?),
-            Kind::KeyRegister => Payload::KeyRegister(f(data)?),
-            Kind::KeyRevoke => Payload::KeyRevoke(f(data)?),
-            Kind::KeyRotate => Payload::KeyRotate(f(data)?),
-            Kind::Result => Payload::Result(f(data)?),
-            Kind::Correction => Payload::Correction(f(data)?),
-            Kind::Recount => Payload::Recount(f(data)?),
-            Kind::ComplaintFiled => Payload::ComplaintFiled(f(data)?),
-            Kind::ComplaintAcknowledged => Payload::ComplaintAcknowledged(f(data)?),
-            Kind::ComplaintReview => Payload::ComplaintReview(f(data)?),
-            Kind::ComplaintResolved => Payload::ComplaintResolved(f(data)?),
-            Kind::ComplaintAppealed => Payload::ComplaintAppealed(f(data)?),
-            Kind::ComplaintAppealDecided => Payload::ComplaintAppealDecided(f(data)?),
-            Kind::Certified => Payload::Certified(f(data)?),
-            Kind::Attestation => Payload::Attestation(f(data)?),
-        })
+        payload_of_kind!(kind, serde_json::from_str(data))
     }
 
     /// The result form carried by this payload, if any.

@@ -46,7 +46,9 @@ pub struct EventFacts {
     pub superseded: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Where a complaint is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ComplaintStatus {
     Filed,
     Acknowledged,

@@ -223,17 +223,8 @@ pub type SlotKey = (StationCode, ContestId, Source);
 /// The slots of one station, by contest and source.
 pub type StationSlots = BTreeMap<(ContestId, Source), Slot>;
 
-/// The lifecycle of a complaint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Filed,
-    Acknowledged,
-    UnderReview,
-    Resolved,
-    Appealed,
-    Final,
-}
+/// The lifecycle of a complaint (the rules' own states).
+pub use tallylog_core::rules::ComplaintStatus as Status;
 
 /// One step taken on a complaint after its filing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

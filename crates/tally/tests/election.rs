@@ -5,58 +5,18 @@
 //! from the forms; the comments show the sums.
 
 use tallylog_core::event::{
-    Certified, Correction, Geography, Payload, ResultForm, Role, Station, VerifiedEvent,
+    Certified, Correction, Geography, Payload, ResultForm, Station, VerifiedEvent,
 };
 use tallylog_core::keys::test_key;
 use tallylog_core::publisher::Publisher;
-use tallylog_core::rules::MemoryState;
 use tallylog_core::sample::{self, AGENT_KEY, AUTHORITY_KEY, OBSERVER_NEW_KEY, ROOT_KEY};
-use tallylog_core::types::{Digest, LogIndex, Timestamp};
+use tallylog_core::types::{Digest, LogIndex};
+use tallylog_tally::projection_hash;
 use tallylog_tally::state::{AnomalyKind, Status};
 use tallylog_tally::views::{self, Verdict};
-use tallylog_tally::{projection_hash, Projection, Source};
 
-fn t(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-fn fold(events: &[VerifiedEvent]) -> Projection {
-    // Every event must be one the ledger would accept: the fold is only
-    // defined on valid logs.
-    let mut rules = MemoryState::new();
-    let mut p = Projection::new();
-    for (i, ev) in events.iter().enumerate() {
-        rules
-            .accept(ev)
-            .unwrap_or_else(|e| panic!("event {i} rejected: {e}"));
-        p.apply(LogIndex(i as u64), ev.id(), ev.body().clone())
-            .unwrap();
-    }
-    p
-}
-
-fn official() -> Source {
-    Source {
-        role: Role::Authority,
-        org: "National Election Committee".parse().unwrap(),
-    }
-}
-fn observer() -> Source {
-    Source {
-        role: Role::Observer,
-        org: "Citizens Observer Network".parse().unwrap(),
-    }
-}
-fn agent() -> Source {
-    Source {
-        role: Role::PartyAgent,
-        org: "BETA".parse().unwrap(),
-    }
-}
-
-fn na() -> tallylog_core::types::ContestId {
-    "na".parse().unwrap()
-}
+mod common;
+use common::*;
 
 fn form(station: &str, registered: u64, votes: [u64; 3], invalid: u64) -> ResultForm {
     sample::form(station, registered, votes, invalid)

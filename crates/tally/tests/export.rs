@@ -10,53 +10,13 @@ use tallylog_core::event::{
 };
 use tallylog_core::keys::test_key;
 use tallylog_core::publisher::Publisher;
-use tallylog_core::rules::MemoryState;
 use tallylog_core::sample::{self, AGENT_KEY, AUTHORITY_KEY, ROOT_KEY};
-use tallylog_core::types::{ContestId, EventId, LogIndex, PublicKey, Timestamp};
+use tallylog_core::types::{EventId, PublicKey};
 use tallylog_tally::export::{nist_json, openelections_csv, ExportError, CSV_HEADER};
 use tallylog_tally::{projection_hash, Projection, Source};
 
-fn t(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-fn fold(events: &[VerifiedEvent]) -> Projection {
-    // Every event must be one the ledger would accept: the fold is only
-    // defined on valid logs.
-    let mut rules = MemoryState::new();
-    let mut p = Projection::new();
-    for (i, ev) in events.iter().enumerate() {
-        rules
-            .accept(ev)
-            .unwrap_or_else(|e| panic!("event {i} rejected: {e}"));
-        p.apply(LogIndex(i as u64), ev.id(), ev.body().clone())
-            .unwrap();
-    }
-    p
-}
-
-fn source(role: Role, org: &str) -> Source {
-    Source {
-        role,
-        org: org.parse().unwrap(),
-    }
-}
-fn official() -> Source {
-    source(Role::Authority, "National Election Committee")
-}
-fn observer() -> Source {
-    source(Role::Observer, "Citizens Observer Network")
-}
-fn watch() -> Source {
-    source(Role::Observer, "Election \"Watch\" Coalition")
-}
-fn agent() -> Source {
-    source(Role::PartyAgent, "BETA")
-}
-
-fn na() -> ContestId {
-    "na".parse().unwrap()
-}
+mod common;
+use common::*;
 
 const GENERATED: &str = "2023-08-01T00:00:00Z";
 
