@@ -121,12 +121,80 @@ pub struct Report {
 /// enough to bound memory.
 pub const CHUNK: usize = 2048;
 
+/// An entry decoded and its signature verified, or why not.
+pub type Checked = Result<(Entry, VerifiedEvent), Failure>;
+
+/// Decodes entries and verifies their signatures on two threads, keeping
+/// each author's decoded point (there are few keys and many events).
+#[derive(Default)]
+pub struct Checker {
+    points: HashMap<PublicKey, ed25519_dalek::VerifyingKey>,
+}
+
+impl Checker {
+    /// Checks `lines`, entries `first`, `first + 1`, ...
+    pub fn check(&mut self, first: u64, lines: &[Vec<u8>]) -> Vec<Checked> {
+        let points = &self.points;
+        let one = |(i, l): (usize, &Vec<u8>)| -> (Checked, Option<ed25519_dalek::VerifyingKey>) {
+            let index = first + i as u64;
+            let e = match Entry::decode(l) {
+                Ok(e) => e,
+                Err(e) => {
+                    return (
+                        Err(Failure::at(
+                            index,
+                            "bad_entry",
+                            format!("does not decode: {e}"),
+                        )),
+                        None,
+                    )
+                }
+            };
+            let author = e.event().body().author;
+            let (ev, new) = match points.get(&author) {
+                Some(p) => (e.event().clone().verify_with(p), None),
+                None => (e.event().clone().verify(), author.point()),
+            };
+            let checked = ev.map(|ev| (e, ev)).map_err(|err| {
+                Failure::at(
+                    index,
+                    "bad_signature",
+                    format!("its event does not verify: {err}"),
+                )
+            });
+            (checked, new)
+        };
+        let half = lines.len() / 2;
+        let (front, back) = lines.split_at(half);
+        let results: Vec<(Checked, Option<ed25519_dalek::VerifyingKey>)> =
+            std::thread::scope(|s| {
+                let h = s.spawn(|| {
+                    back.iter()
+                        .enumerate()
+                        .map(|(i, l)| one((i + half, l)))
+                        .collect::<Vec<_>>()
+                });
+                let mut out: Vec<_> = front.iter().enumerate().map(one).collect();
+                out.extend(h.join().expect("invariant: verification does not panic"));
+                out
+            });
+        results
+            .into_iter()
+            .map(|(c, new)| {
+                if let Some(p) = new {
+                    self.points.insert(PublicKey::from(p), p);
+                }
+                c
+            })
+            .collect()
+    }
+}
+
 pub struct Auditor {
     opts: Options,
     replay: Replay,
     fold: Projection,
-    /// Authors' decoded points: there are few keys and many events.
-    points: HashMap<PublicKey, ed25519_dalek::VerifyingKey>,
+    checker: Checker,
     log: Option<LogVerifier>,
     checkpoints: u64,
     latest: Option<Known>,
@@ -146,7 +214,7 @@ impl Auditor {
             opts,
             replay: Replay::new(),
             fold: Projection::new(),
-            points: HashMap::new(),
+            checker: Checker::default(),
             log: None,
             checkpoints: 0,
             latest: None,
@@ -169,11 +237,19 @@ impl Auditor {
     /// Checks the next entries (their bytes, in order). After a failure it
     /// takes nothing more.
     pub fn entries(&mut self, lines: &[Vec<u8>]) -> Result<(), Failure> {
+        let first = self.replay.size();
+        let checked = self.checker.check(first, lines);
+        self.take_checked(checked)
+    }
+
+    /// Takes in entries a [`Checker`] decoded and verified, which must be
+    /// the next ones in order (a pipeline checks the next chunk while this
+    /// one is taken in).
+    pub fn take_checked(&mut self, checked: Vec<Checked>) -> Result<(), Failure> {
         if let Some(f) = &self.failure {
             return Err(f.clone());
         }
         let first = self.replay.size();
-        let checked = self.decode_and_verify(first, lines);
         for (i, item) in checked.into_iter().enumerate() {
             let index = first + i as u64;
             let r = item.and_then(|(entry, ev)| self.take(index, entry, ev));
@@ -183,63 +259,6 @@ impl Auditor {
             }
         }
         Ok(())
-    }
-
-    /// Decodes and verifies `lines` on two threads. Keys not seen before are
-    /// decoded first, once.
-    fn decode_and_verify(
-        &mut self,
-        first: u64,
-        lines: &[Vec<u8>],
-    ) -> Vec<Result<(Entry, VerifiedEvent), Failure>> {
-        let decoded: Vec<Result<Entry, Failure>> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                Entry::decode(l).map_err(|e| {
-                    Failure::at(
-                        first + i as u64,
-                        "bad_entry",
-                        format!("does not decode: {e}"),
-                    )
-                })
-            })
-            .collect();
-        for e in decoded.iter().flatten() {
-            let author = e.event().body().author;
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.points.entry(author) {
-                if let Some(p) = author.point() {
-                    slot.insert(p);
-                }
-            }
-        }
-        let points = &self.points;
-        let verify = |(i, d): (usize, Result<Entry, Failure>)| {
-            let e = d?;
-            let index = first + i as u64;
-            let author = e.event().body().author;
-            let ev = match points.get(&author) {
-                Some(p) => e.event().clone().verify_with(p),
-                None => e.event().clone().verify(),
-            }
-            .map_err(|err| {
-                Failure::at(
-                    index,
-                    "bad_signature",
-                    format!("its event does not verify: {err}"),
-                )
-            })?;
-            Ok((e, ev))
-        };
-        let mut items: Vec<(usize, Result<Entry, Failure>)> =
-            decoded.into_iter().enumerate().collect();
-        let back = items.split_off(items.len() / 2);
-        std::thread::scope(|s| {
-            let h = s.spawn(|| back.into_iter().map(verify).collect::<Vec<_>>());
-            let mut out: Vec<_> = items.into_iter().map(verify).collect();
-            out.extend(h.join().expect("invariant: verification does not panic"));
-            out
-        })
     }
 
     fn take(&mut self, index: u64, entry: Entry, ev: VerifiedEvent) -> Result<(), Failure> {
@@ -510,28 +529,59 @@ pub fn audit_bundle(
     };
     let (header, mut reader) = open()?;
     let mut a = Auditor::new(opts);
-    let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
-    loop {
-        let item = reader.next_item()?;
-        let flush = !matches!(item, Some(bundle::Item::Entry(_))) || chunk.len() >= CHUNK;
-        if flush && !chunk.is_empty() {
-            let taken = a.entries(&chunk);
-            chunk.clear();
-            progress(a.size(), header.size);
-            if taken.is_err() {
+    // Two stages that overlap: this thread takes chunks in order (rules,
+    // tree, fold) while a second reads the bundle and decodes and verifies
+    // the next chunk (on two threads of its own).
+    enum Step {
+        Entries(Vec<Checked>),
+        Checkpoint(Vec<u8>),
+    }
+    let read: Result<(), bundle::BundleError> = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Step>(2);
+        let producer = s.spawn(move || -> Result<(), bundle::BundleError> {
+            let mut checker = Checker::default();
+            let mut next = 0u64;
+            let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
+            loop {
+                let item = reader.next_item()?;
+                let flush = !matches!(item, Some(bundle::Item::Entry(_))) || chunk.len() >= CHUNK;
+                if flush && !chunk.is_empty() {
+                    let checked = checker.check(next, &chunk);
+                    next += chunk.len() as u64;
+                    chunk.clear();
+                    // A closed channel means the auditor stopped on a failure.
+                    if tx.send(Step::Entries(checked)).is_err() {
+                        return Ok(());
+                    }
+                }
+                match item {
+                    None => return Ok(()),
+                    Some(bundle::Item::Entry(e)) => chunk.push(e),
+                    Some(bundle::Item::Checkpoint(c)) => {
+                        if tx.send(Step::Checkpoint(c)).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        });
+        for step in rx.iter() {
+            let r = match step {
+                Step::Entries(c) => {
+                    let r = a.take_checked(c);
+                    progress(a.size(), header.size);
+                    r
+                }
+                Step::Checkpoint(c) => a.checkpoint(&c),
+            };
+            if r.is_err() {
                 break;
             }
         }
-        match item {
-            None => break,
-            Some(bundle::Item::Entry(e)) => chunk.push(e),
-            Some(bundle::Item::Checkpoint(c)) => {
-                if a.checkpoint(&c).is_err() {
-                    break;
-                }
-            }
-        }
-    }
+        drop(rx);
+        producer.join().expect("invariant: reading does not panic")
+    });
+    read?;
     let refold = |size: u64| -> Option<Digest> {
         let (_, mut r) = open().ok()?;
         let lines = std::iter::from_fn(move || loop {

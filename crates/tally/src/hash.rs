@@ -82,8 +82,17 @@ pub fn records(p: &Projection, out: &mut dyn FnMut(&[u8])) {
             anomalies,
         });
     }
-    let mut totals: Vec<_> = p.totals.iter().filter(|(_, t)| t.stations > 0).collect();
-    totals.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut totals: Vec<_> = p
+        .totals
+        .iter()
+        .flat_map(|(c, by_source)| {
+            by_source
+                .iter()
+                .flat_map(move |(s, by_region)| by_region.iter().map(move |(r, t)| ((c, s, r), t)))
+        })
+        .filter(|(_, t)| t.stations > 0)
+        .collect();
+    totals.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for ((contest, source, region), t) in totals {
         emit(&Record::Total {
             contest: contest.as_str(),

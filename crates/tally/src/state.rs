@@ -183,8 +183,12 @@ impl Totals {
         // Only parties with votes are kept, so that the totals are a function
         // of the forms counted and not of the order they came and went in.
         for (p, v) in f.votes.iter().filter(|(_, v)| **v > 0) {
-            let t = self.votes.entry(p.clone()).or_default();
-            *t = t.saturating_add(*v);
+            match self.votes.get_mut(p) {
+                Some(t) => *t = t.saturating_add(*v),
+                None => {
+                    self.votes.insert(p.clone(), *v);
+                }
+            }
         }
     }
     /// Takes back exactly what [`add`](Self::add) put in. Figures are bounded
@@ -325,7 +329,11 @@ pub struct Projection {
     pub(crate) form_at: HashMap<EventId, usize>,
     /// By station first, so that one station's forms are together.
     pub(crate) slots: BTreeMap<StationCode, StationSlots>,
-    pub(crate) totals: HashMap<(ContestId, Source, Option<RegionCode>), Totals>,
+    /// Totals by contest, source and region (`None`: the whole election),
+    /// nested so that a lookup borrows its keys instead of building them.
+    pub(crate) totals: HashMap<ContestId, HashMap<Source, HashMap<Option<RegionCode>, Totals>>>,
+    /// Each station's regions, from the whole election down to its commune.
+    pub(crate) ancestry: HashMap<StationCode, Vec<Option<RegionCode>>>,
     pub(crate) images: HashMap<Digest, StationCode>,
     pub(crate) anomalies: Vec<Anomaly>,
     pub(crate) complaints: BTreeMap<EventId, Complaint>,
@@ -399,8 +407,7 @@ impl Projection {
         source: &Source,
         region: Option<&RegionCode>,
     ) -> Option<&Totals> {
-        self.totals
-            .get(&(contest.clone(), source.clone(), region.cloned()))
+        self.totals.get(contest)?.get(source)?.get(&region.cloned())
     }
     /// How many stations of the geography lie in a region (`None`: everywhere).
     pub fn station_count(&self, region: Option<&RegionCode>) -> u64 {
@@ -821,15 +828,34 @@ impl Projection {
     /// station, and to the whole election.
     fn count(&mut self, key: &SlotKey, form: usize, add: bool) {
         let (station, contest, source) = key;
-        for r in ancestors(station) {
-            let t = self
-                .totals
-                .entry((contest.clone(), source.clone(), r))
-                .or_default();
+        if !self.ancestry.contains_key(station) {
+            self.ancestry
+                .insert(station.clone(), ancestors(station).collect());
+        }
+        let regions = &self.ancestry[station];
+        if !self.totals.contains_key(contest) {
+            self.totals.insert(contest.clone(), HashMap::new());
+        }
+        let by_source = self
+            .totals
+            .get_mut(contest)
+            .expect("invariant: inserted above");
+        if !by_source.contains_key(source) {
+            by_source.insert(source.clone(), HashMap::new());
+        }
+        let by_region = by_source
+            .get_mut(source)
+            .expect("invariant: inserted above");
+        let f = &self.forms[form].form;
+        for r in regions {
+            let t = match by_region.get_mut(r) {
+                Some(t) => t,
+                None => by_region.entry(r.clone()).or_default(),
+            };
             if add {
-                t.add(&self.forms[form].form);
+                t.add(f);
             } else {
-                t.remove(&self.forms[form].form);
+                t.remove(f);
             }
         }
     }
