@@ -33,7 +33,7 @@ use tallylog_core::checkpoint::{LogVerifier, VerifiedCheckpoint};
 use tallylog_core::entry::Entry;
 use tallylog_core::event::{Payload, VerifiedEvent};
 use tallylog_core::merkle::Hash;
-use tallylog_core::replay::{Replay, ReplayError};
+use tallylog_core::replay::{EarlierAudit, Replay, ReplayError};
 use tallylog_core::types::{to_hex, Digest, LogIndex, PublicKey};
 use tallylog_tally::{projection_hash, Projection};
 
@@ -115,6 +115,9 @@ pub struct Report {
     pub certifications: Vec<CertificationCheck>,
     /// The projection hash of the whole log.
     pub projection: Digest,
+    /// Entries an earlier audit had verified (same bytes, same root), whose
+    /// signatures were not checked again.
+    pub verified_before: u64,
 }
 
 /// Entries taken in per chunk: large enough to keep both cores busy, small
@@ -129,12 +132,24 @@ pub type Checked = Result<(Entry, VerifiedEvent), Failure>;
 #[derive(Default)]
 pub struct Checker {
     points: HashMap<PublicKey, ed25519_dalek::VerifyingKey>,
+    /// Entries an earlier audit verified: their signatures are not checked
+    /// again when their bytes are the same.
+    earlier: Option<EarlierAudit>,
 }
 
 impl Checker {
     /// Checks `lines`, entries `first`, `first + 1`, ...
+    /// A checker that trusts what `earlier` covers.
+    pub fn after(earlier: EarlierAudit) -> Checker {
+        Checker {
+            points: HashMap::new(),
+            earlier: Some(earlier),
+        }
+    }
+
     pub fn check(&mut self, first: u64, lines: &[Vec<u8>]) -> Vec<Checked> {
         let points = &self.points;
+        let earlier = &self.earlier;
         let one = |(i, l): (usize, &Vec<u8>)| -> (Checked, Option<ed25519_dalek::VerifyingKey>) {
             let index = first + i as u64;
             let e = match Entry::decode(l) {
@@ -150,6 +165,9 @@ impl Checker {
                     )
                 }
             };
+            if let Some(ev) = earlier.as_ref().and_then(|a| a.verified(&e)) {
+                return (Ok((e, ev)), None);
+            }
             let author = e.event().body().author;
             let (ev, new) = match points.get(&author) {
                 Some(p) => (e.event().clone().verify_with(p), None),
@@ -481,6 +499,7 @@ impl Auditor {
             root: self.replay.root(),
             certifications,
             projection: projection_hash(&self.fold),
+            verified_before: 0,
         }
     }
 }
@@ -527,6 +546,27 @@ pub fn audit_bundle(
         let f = std::fs::File::open(path)?;
         bundle::Reader::open(std::io::BufReader::with_capacity(1 << 20, f))
     };
+    // With a checkpoint verified before, a first, cheap pass hashes the
+    // entries it covers: if they still have its root, they are the entries
+    // verified then, and only the new ones need their signatures checked.
+    let earlier = match opts.known {
+        Some(k) => {
+            let (_, mut r) = open()?;
+            let mut leaves = Vec::new();
+            while (leaves.len() as u64) < k.size {
+                match r.next_item()? {
+                    Some(bundle::Item::Entry(e)) => {
+                        leaves.push(tallylog_core::merkle::record_hash(&e))
+                    }
+                    Some(bundle::Item::Checkpoint(_)) => {}
+                    None => break,
+                }
+            }
+            EarlierAudit::confirm(leaves, k.root)
+        }
+        None => None,
+    };
+    let earlier_size = earlier.as_ref().map_or(0, EarlierAudit::size);
     let (header, mut reader) = open()?;
     let mut a = Auditor::new(opts);
     // Two stages that overlap: this thread takes chunks in order (rules,
@@ -539,7 +579,10 @@ pub fn audit_bundle(
     let read: Result<(), bundle::BundleError> = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Step>(2);
         let producer = s.spawn(move || -> Result<(), bundle::BundleError> {
-            let mut checker = Checker::default();
+            let mut checker = match earlier {
+                Some(e) => Checker::after(e),
+                None => Checker::default(),
+            };
             let mut next = 0u64;
             let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
             loop {
@@ -593,5 +636,7 @@ pub fn audit_bundle(
         });
         projection_at(lines, size)
     };
-    Ok(a.finish(Some(header.size), refold))
+    let mut report = a.finish(Some(header.size), refold);
+    report.verified_before = earlier_size;
+    Ok(report)
 }

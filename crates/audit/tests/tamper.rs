@@ -303,3 +303,49 @@ fn a_checkpoint_resigned_over_a_forked_tree_is_caught_by_the_monitor() {
     );
     assert_eq!(r.failure.unwrap().code, "rollback");
 }
+
+#[test]
+fn a_second_audit_checks_only_the_new_signatures_and_still_catches_tampering() {
+    let evs = events();
+    let signed: Vec<SignedEvent> = evs.iter().map(|e| e.event().clone()).collect();
+    let first_part = 2000;
+    let first = audit(
+        &lines(&entries(&signed[..first_part])),
+        first_part as u64,
+        Options::default(),
+    );
+    assert!(first.verified);
+    let known = first.latest.unwrap();
+    let opts = || Options {
+        root_key: None,
+        known: Some(known),
+    };
+
+    // The log has grown: the earlier entries are recognised by their root,
+    // and only the new ones have their signatures checked.
+    let all = entries(&signed);
+    let n = all.len() as u64;
+    let r = audit(&lines(&all), n, opts());
+    assert!(r.verified, "{:?}", r.failure);
+    assert_eq!(r.verified_before, first_part as u64);
+
+    // A new entry with a bad signature is still caught, at its index.
+    let mut t = lines(&all);
+    let i = 2300u64;
+    let l = line_of(&t, i);
+    let at = t[l].windows(7).position(|w| w == b"\"sig\":\"").unwrap() + 10;
+    t[l][at] = if t[l][at] == b'0' { b'1' } else { b'0' };
+    let r = audit(&t, n, opts());
+    assert_names(&r, i, "bad signature after the verified prefix");
+    assert_eq!(r.failure.unwrap().code, "bad_signature");
+
+    // And an entry changed inside the verified prefix no longer matches its
+    // root: nothing is taken as verified before, and the change is caught.
+    let mut t = lines(&all);
+    let l = line_of(&t, 1500);
+    let at = t[l].windows(7).position(|w| w == b"\"sig\":\"").unwrap() + 10;
+    t[l][at] = if t[l][at] == b'0' { b'1' } else { b'0' };
+    let r = audit(&t, n, opts());
+    assert_eq!(r.verified_before, 0);
+    assert_names(&r, 1500, "bad signature inside the verified prefix");
+}

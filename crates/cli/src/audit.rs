@@ -345,6 +345,13 @@ fn audit_file(a: &AuditArgs, bundle: &Path) -> Result<Outcome> {
                 report.entries as f64 / secs.max(1e-9)
             )?;
             writeln!(out, "projection {}", report.projection)?;
+            if report.verified_before > 0 {
+                writeln!(
+                    out,
+                    "the first {} entries are the ones verified before (same root); their signatures were not checked again",
+                    report.verified_before
+                )?;
+            }
             if let (Some(p), Some(latest)) = (&a.state, report.latest) {
                 state.insert(origin, latest);
                 crate::files::replace(p, &serde_json::to_vec_pretty(&state)?)?;

@@ -368,6 +368,15 @@ async fn up_then_submit_a_file_then_a_csv_export() {
     assert!(std::fs::read_to_string(&state)
         .unwrap()
         .contains(sample::ORIGIN));
+    // Audited again with the monitor state: the same log is recognised.
+    let out = audit(&bundle);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("the first 30 entries are the ones verified before"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // One figure changed in the bundle: exit 1, and the entry is named.
     let text = std::fs::read_to_string(&bundle).unwrap();
     let forged = dir.path().join("forged-bundle.jsonl");

@@ -743,11 +743,19 @@ impl SignedEvent {
 
 /// An event whose canonical encoding and signature have been checked. It can
 /// only be made by [`SignedEvent::verify`] (or by signing, which is the same
-/// promise), so a function taking one need not check again.
+/// promise), or, for an auditor's second look at a log, by
+/// [`crate::replay::EarlierAudit`] from an entry byte-identical to one it
+/// verified before; so a function taking one need not check again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedEvent(SignedEvent);
 
 impl VerifiedEvent {
+    /// For `replay::EarlierAudit` only: the event of an entry whose bytes a
+    /// verified Merkle root already committed to.
+    pub(crate) fn verified_earlier(ev: SignedEvent) -> VerifiedEvent {
+        VerifiedEvent(ev)
+    }
+
     pub fn event(&self) -> &SignedEvent {
         &self.0
     }

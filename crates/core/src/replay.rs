@@ -21,6 +21,36 @@ pub enum ReplayError {
     Rule { index: u64, error: CheckError },
 }
 
+/// What an earlier audit verified: the first `size` entries of a log, known
+/// by their leaf hashes, whose tree root is the root that audit verified.
+/// An entry whose bytes hash to the leaf at its index is byte-identical to
+/// one whose signature was checked then, so it need not be checked again.
+pub struct EarlierAudit {
+    leaves: Vec<Hash>,
+}
+
+impl EarlierAudit {
+    /// Confirms that `leaves` (the leaf hashes of a log's first entries, as
+    /// read now) have the root an earlier audit verified; `None` if not.
+    pub fn confirm(leaves: Vec<Hash>, root: Hash) -> Option<EarlierAudit> {
+        let mut tree = MemoryTree::new();
+        for l in &leaves {
+            tree.push(*l);
+        }
+        (tree.root() == root).then_some(EarlierAudit { leaves })
+    }
+    pub fn size(&self) -> u64 {
+        self.leaves.len() as u64
+    }
+    /// The entry's event as verified, if the entry is one the earlier audit
+    /// covered, byte for byte.
+    pub fn verified(&self, entry: &Entry) -> Option<VerifiedEvent> {
+        let leaf = self.leaves.get(usize::try_from(entry.index().0).ok()?)?;
+        (entry.chain_hash() == *leaf)
+            .then(|| VerifiedEvent::verified_earlier(entry.event().clone()))
+    }
+}
+
 /// The state reached after the entries replayed so far.
 #[derive(Debug, Default)]
 pub struct Replay {
