@@ -33,7 +33,7 @@ use tallylog_core::checkpoint::{LogVerifier, VerifiedCheckpoint};
 use tallylog_core::entry::Entry;
 use tallylog_core::event::{Payload, VerifiedEvent};
 use tallylog_core::merkle::Hash;
-use tallylog_core::replay::{EarlierAudit, Replay, ReplayError};
+use tallylog_core::replay::{EarlierAudit, EntryHead, Replay, ReplayError};
 use tallylog_core::types::{to_hex, Digest, LogIndex, PublicKey};
 use tallylog_tally::{projection_hash, Projection};
 
@@ -124,8 +124,9 @@ pub struct Report {
 /// enough to bound memory.
 pub const CHUNK: usize = 2048;
 
-/// An entry decoded and its signature verified, or why not.
-pub type Checked = Result<(Entry, VerifiedEvent), Failure>;
+/// An entry decoded and its signature verified, or why not. The entry's
+/// event moved into verification; its head is what the chain needs.
+pub type Checked = Result<(EntryHead, VerifiedEvent), Failure>;
 
 /// Decodes entries and verifies their signatures on two threads, keeping
 /// each author's decoded point (there are few keys and many events).
@@ -165,15 +166,20 @@ impl Checker {
                     )
                 }
             };
-            if let Some(ev) = earlier.as_ref().and_then(|a| a.verified(&e)) {
-                return (Ok((e, ev)), None);
-            }
-            let author = e.event().body().author;
-            let (ev, new) = match points.get(&author) {
-                Some(p) => (e.event().clone().verify_with(p), None),
-                None => (e.event().clone().verify(), author.point()),
+            let head = EntryHead::of(&e);
+            let event = match earlier {
+                Some(a) => match a.verified(&head, e.into_event()) {
+                    Ok(ev) => return (Ok((head, ev)), None),
+                    Err(event) => event,
+                },
+                None => e.into_event(),
             };
-            let checked = ev.map(|ev| (e, ev)).map_err(|err| {
+            let author = event.body().author;
+            let (ev, new) = match points.get(&author) {
+                Some(p) => (event.verify_with(p), None),
+                None => (event.verify(), author.point()),
+            };
+            let checked = ev.map(|ev| (head, ev)).map_err(|err| {
                 Failure::at(
                     index,
                     "bad_signature",
@@ -270,7 +276,7 @@ impl Auditor {
         let first = self.replay.size();
         for (i, item) in checked.into_iter().enumerate() {
             let index = first + i as u64;
-            let r = item.and_then(|(entry, ev)| self.take(index, entry, ev));
+            let r = item.and_then(|(head, ev)| self.take(index, head, ev));
             if let Err(f) = r {
                 self.failure = Some(f.clone());
                 return Err(f);
@@ -279,7 +285,7 @@ impl Auditor {
         Ok(())
     }
 
-    fn take(&mut self, index: u64, entry: Entry, ev: VerifiedEvent) -> Result<(), Failure> {
+    fn take(&mut self, index: u64, head: EntryHead, ev: VerifiedEvent) -> Result<(), Failure> {
         if index == 0 {
             if let Some(root) = &self.opts.root_key {
                 if &ev.body().author != root {
@@ -295,9 +301,9 @@ impl Auditor {
             }
         }
         let author = ev.body().author;
-        let head = self.heads.get(&author).copied();
+        let last_of_author = self.heads.get(&author).copied();
         self.replay
-            .push_verified(&entry, &ev)
+            .push_head(&head, &ev)
             .map_err(|e| match e {
                 ReplayError::WrongIndex { index: got, .. } => Failure::at(
                     index,
@@ -319,7 +325,7 @@ impl Auditor {
                     );
                     // A publisher chain that does not continue: this event,
                     // or the author's previous one, is not the original.
-                    match (code, head) {
+                    match (code, last_of_author) {
                         ("prev_mismatch" | "seq_gap" | "replayed_seq", Some(h)) => {
                             f.within(h, index)
                         }
@@ -337,9 +343,10 @@ impl Auditor {
         if let Payload::Certified(c) = &ev.body().payload {
             self.claims.push((index, c.log_size, c.projection));
         }
+        let id = ev.id();
         let body = ev.into_event().into_body();
         self.fold
-            .apply(entry.index(), entry.event().id(), body)
+            .apply(head.index, id, body)
             .map_err(|e| Failure::at(index, "wrong_index", e.to_string()))?;
         let size = self.replay.size();
         if let Some(roots) = self.pending.remove(&size) {

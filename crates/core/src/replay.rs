@@ -3,9 +3,10 @@
 //! it is the core of the auditor to come.
 
 use crate::entry::{Entry, GENESIS_PREV};
-use crate::event::{EventError, VerifiedEvent};
+use crate::event::{EventError, SignedEvent, VerifiedEvent};
 use crate::merkle::{Hash, MemoryTree};
 use crate::rules::{CheckError, MemoryState};
+use crate::types::LogIndex;
 
 /// What was wrong at the first bad entry.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -19,6 +20,24 @@ pub enum ReplayError {
     Signature { index: u64, error: EventError },
     #[error("entry {index} breaks the rules: {error}")]
     Rule { index: u64, error: CheckError },
+}
+
+/// What the chain needs of an entry: its index, its link and its own hash.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EntryHead {
+    pub index: LogIndex,
+    pub prev: Hash,
+    pub chain: Hash,
+}
+
+impl EntryHead {
+    pub fn of(e: &Entry) -> EntryHead {
+        EntryHead {
+            index: e.index(),
+            prev: e.prev(),
+            chain: e.chain_hash(),
+        }
+    }
 }
 
 /// What an earlier audit verified: the first `size` entries of a log, known
@@ -43,11 +62,24 @@ impl EarlierAudit {
         self.leaves.len() as u64
     }
     /// The entry's event as verified, if the entry is one the earlier audit
-    /// covered, byte for byte.
-    pub fn verified(&self, entry: &Entry) -> Option<VerifiedEvent> {
-        let leaf = self.leaves.get(usize::try_from(entry.index().0).ok()?)?;
-        (entry.chain_hash() == *leaf)
-            .then(|| VerifiedEvent::verified_earlier(entry.event().clone()))
+    /// covered, byte for byte (its head's hash is the leaf at its index);
+    /// otherwise the event back, to be verified.
+    // The error hands the caller's event back; moving it is the point.
+    #[allow(clippy::result_large_err)]
+    pub fn verified(
+        &self,
+        head: &EntryHead,
+        event: SignedEvent,
+    ) -> Result<VerifiedEvent, SignedEvent> {
+        let covered = usize::try_from(head.index.0)
+            .ok()
+            .and_then(|i| self.leaves.get(i))
+            .is_some_and(|leaf| *leaf == head.chain);
+        if covered {
+            Ok(VerifiedEvent::verified_earlier(event))
+        } else {
+            Err(event)
+        }
     }
 }
 
@@ -82,25 +114,32 @@ impl Replay {
     /// thread, say): `ev` must be the verification of `entry`'s event, which
     /// a `VerifiedEvent` can only be the result of.
     pub fn push_verified(&mut self, entry: &Entry, ev: &VerifiedEvent) -> Result<(), ReplayError> {
-        let index = entry.index().0;
         assert_eq!(
             ev.id(),
             entry.event().id(),
             "invariant: the caller verified this entry's event"
         );
+        self.push_head(&EntryHead::of(entry), ev)
+    }
+
+    /// As [`push_verified`](Self::push_verified), for a caller that kept
+    /// only the entry's head and moved its event into verification. `ev`
+    /// must be the verification of the event of the entry `head` describes.
+    pub fn push_head(&mut self, head: &EntryHead, ev: &VerifiedEvent) -> Result<(), ReplayError> {
+        let index = head.index.0;
         if index != self.tree.size() {
             return Err(ReplayError::WrongIndex {
                 index,
                 position: self.tree.size(),
             });
         }
-        if entry.prev() != self.chain {
+        if head.prev != self.chain {
             return Err(ReplayError::BrokenChain(index));
         }
         self.state
             .accept(ev)
             .map_err(|error| ReplayError::Rule { index, error })?;
-        self.chain = entry.chain_hash();
+        self.chain = head.chain;
         self.tree.push(self.chain);
         Ok(())
     }
