@@ -16,6 +16,7 @@ mod keygen;
 mod services;
 mod submit;
 mod tally;
+mod watch;
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +53,8 @@ enum Command {
     Export(audit::ExportArgs),
     /// Verify a log from the bytes up: exit 0 verified, 1 failed, 2 could not run.
     Audit(audit::AuditArgs),
+    /// Follow the log live, filtered by region and kind, every entry verified.
+    Watch(watch::Args),
     /// Follow a ledger's checkpoints and cosign each consistent one.
     Witness(audit::WitnessArgs),
     /// Measure this machine's limits and tallylog's stages against them.
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Export(a) => audit::export(a),
         Command::Audit(a) => audit::audit(a),
         Command::Witness(a) => audit::witness(a),
+        Command::Watch(a) => watch::run(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

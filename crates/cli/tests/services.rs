@@ -2,6 +2,7 @@
 //! nats-server on a free port, real files. Includes the crash test: the ledger
 //! killed with SIGKILL again and again while submissions stream in.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -496,4 +497,138 @@ async fn the_ledger_killed_again_and_again_loses_nothing_it_acknowledged() {
             store.entry(LogIndex(i)).unwrap().unwrap().bytes()
         );
     }
+}
+
+/// A party agent's `tallylog watch` on one commune, killed with SIGKILL in the
+/// middle of a stream of submissions and started again: its output file ends
+/// with every entry for the commune exactly once, each one verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_killed_and_restarted_misses_and_repeats_nothing() {
+    let server = LocalServer::start(None).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = write_log_key(dir.path());
+    let data = dir.path().join("data");
+    let mut ledger = start_ledger(server.url(), &data, &key);
+    let s = Submitter::connect(server.url(), names()).await.unwrap();
+    let opts = Options {
+        in_flight: 64,
+        reply_timeout: Duration::from_secs(10),
+        attempts: 5,
+        pace: None,
+    };
+    let events = workload(2000);
+    let (first, rest) = events.split_at(sample::events().len());
+    for r in s.submit(first, &opts, |_, _| {}).await {
+        r.unwrap();
+    }
+
+    let out = dir.path().join("commune.jsonl");
+    let watch = || {
+        Command::new(BIN)
+            .args([
+                "watch",
+                "--nats",
+                server.url(),
+                "--election",
+                sample::ELECTION,
+                "--region",
+                "01/01/05",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut w = watch();
+    let rest = rest.to_vec();
+    let url = server.url().to_owned();
+    let submitting = tokio::spawn(async move {
+        let s = Submitter::connect(&url, names()).await.unwrap();
+        for r in s.submit(&rest, &opts, |_, _| {}).await {
+            r.unwrap();
+        }
+    });
+    let lines = || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    for _ in 0..400 {
+        if lines() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    w.kill().unwrap();
+    w.wait().unwrap();
+    let at_kill = lines();
+    assert!(at_kill >= 3, "the watcher wrote before it was killed");
+    // As if it died in the middle of writing a line: the restarted watcher
+    // drops the cut-off line and writes that entry again, whole.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&out)
+        .unwrap()
+        .write_all(b"{\"index\":99")
+        .unwrap();
+    let mut w = watch();
+    submitting.await.unwrap();
+
+    // What the commune's subject holds, read straight from the stream.
+    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let stream = js.get_stream(names().log_stream()).await.unwrap();
+    let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: format!("tallylog.{}.log.*.01.01.05.>", sample::ELECTION),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut expected = Vec::new();
+    let mut batch = consumer
+        .fetch()
+        .max_messages(10_000)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
+    use futures::StreamExt;
+    while let Some(Ok(m)) = batch.next().await {
+        expected.push(m.info().unwrap().stream_sequence - 1);
+    }
+    assert!(expected.len() > 10, "the commune has entries: {expected:?}");
+
+    let read = || -> Vec<u64> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["index"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    for _ in 0..400 {
+        if read().last() == expected.last() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &w.id().to_string()])
+        .status()
+        .unwrap();
+    w.wait().unwrap();
+    assert_eq!(
+        read(),
+        expected,
+        "every entry of the commune, once, in order"
+    );
+    ledger.kill().unwrap();
+    ledger.wait().unwrap();
 }
