@@ -629,6 +629,48 @@ async fn a_watcher_killed_and_restarted_misses_and_repeats_nothing() {
         expected,
         "every entry of the commune, once, in order"
     );
+
+    // A third-party client (Python, nats-py) following the same subject gets
+    // the same entries, byte for byte.
+    let python = std::env::var("TALLYLOG_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let client = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/independent/nats_client.py"))
+        .args([
+            server.url(),
+            sample::ELECTION,
+            &format!("tallylog.{}.log.*.01.01.05.>", sample::ELECTION),
+            &expected.len().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        client.status.success(),
+        "the Python client failed (is nats-py installed? ./scripts/test installs it): {}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let theirs: Vec<(u64, String)> = String::from_utf8(client.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["index"].as_u64().unwrap(),
+                v["sha256"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
     ledger.kill().unwrap();
     ledger.wait().unwrap();
+    let store = Store::open(&data.join("ledger")).unwrap();
+    let ours: Vec<(u64, String)> = expected
+        .iter()
+        .map(|&i| {
+            let e = store.entry(LogIndex(i)).unwrap().unwrap();
+            (
+                i,
+                tallylog_core::types::to_hex(&<sha2::Sha256 as sha2::Digest>::digest(e.bytes())),
+            )
+        })
+        .collect();
+    assert_eq!(theirs, ours);
 }
