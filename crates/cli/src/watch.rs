@@ -42,6 +42,10 @@ pub struct Args {
     /// Append JSON lines to this file, and resume after its last line.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Without --out: keep the next index to show in this small file, and
+    /// resume from it (an entry shown just before a crash may be shown again).
+    #[arg(long, conflicts_with = "out")]
+    state: Option<PathBuf>,
     /// Print JSON lines instead of a table (always so with --out).
     #[arg(long)]
     json: bool,
@@ -121,9 +125,17 @@ pub fn run(a: Args) -> Result<Outcome> {
 }
 
 async fn watch(a: Args) -> Result<Outcome> {
-    let mut next = match &a.out {
-        Some(out) => resume_from(out)?,
-        None => a.from,
+    let mut next = match (&a.out, &a.state) {
+        (Some(out), _) => resume_from(out)?,
+        (None, Some(state)) => match std::fs::read_to_string(state) {
+            Ok(t) => t
+                .trim()
+                .parse()
+                .with_context(|| format!("{} does not hold an index", state.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => a.from,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", state.display())),
+        },
+        (None, None) => a.from,
     };
     let client = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
@@ -205,6 +217,9 @@ async fn watch(a: Args) -> Result<Outcome> {
             out.write_all(line.as_bytes())?;
             out.flush()?;
             next = index + 1;
+            if let Some(state) = &a.state {
+                crate::files::replace(state, format!("{next}\n").as_bytes())?;
+            }
             retry = Backoff::default();
         }
     }

@@ -630,6 +630,65 @@ async fn a_watcher_killed_and_restarted_misses_and_repeats_nothing() {
         "every entry of the commune, once, in order"
     );
 
+    // On standard output with a small state file instead: it keeps the next
+    // index, and a restart resumes from it.
+    let state = dir.path().join("watch.state");
+    let stdout_watch = || {
+        Command::new(BIN)
+            .args([
+                "watch",
+                "--nats",
+                server.url(),
+                "--election",
+                sample::ELECTION,
+                "--region",
+                "01/01/05",
+                "--json",
+                "--state",
+                state.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let last = *expected.last().unwrap();
+    let at_state = || {
+        std::fs::read_to_string(&state)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let w = stdout_watch();
+    for _ in 0..400 {
+        if at_state() == (last + 1).to_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &w.id().to_string()])
+        .status()
+        .unwrap();
+    let shown = w.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout).lines().count(),
+        expected.len()
+    );
+    assert_eq!(at_state(), (last + 1).to_string());
+    let again = stdout_watch();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Command::new("kill")
+        .args(["-TERM", &again.id().to_string()])
+        .status()
+        .unwrap();
+    let shown = again.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout),
+        "",
+        "nothing is shown twice"
+    );
+
     // A third-party client (Python, nats-py) following the same subject gets
     // the same entries, byte for byte.
     let python = std::env::var("TALLYLOG_PYTHON").unwrap_or_else(|_| "python3".to_owned());
