@@ -15,8 +15,13 @@ use crate::types::LogIndex;
 /// The chain hash before the first entry.
 pub const GENESIS_PREV: Hash = Hash([0u8; 32]);
 
-/// The largest entry: the largest event plus the entry's own fields.
-pub const MAX_ENTRY_BYTES: usize = MAX_EVENT_BYTES + 128;
+/// The largest entry: the largest event plus the entry's own fields
+/// (`{"event":`, `,"index":` with at most 20 digits, `,"prev":"`, 64 hex
+/// digits, `"}`: 113 bytes).
+pub const MAX_ENTRY_BYTES: usize = MAX_EVENT_BYTES + 113;
+
+// Every entry fits a tlog-tiles entry bundle, whose length prefix is two bytes.
+const _: () = assert!(MAX_ENTRY_BYTES <= u16::MAX as usize);
 
 /// One position of the log.
 #[derive(Clone, Debug, PartialEq)]

@@ -27,8 +27,11 @@ pub const EVENT_CONTEXT: &[u8] = b"tallylog/event/v1\n";
 /// The only body version this code reads and writes.
 pub const BODY_VERSION: u64 = 1;
 
-/// The largest signed event accepted anywhere (network, files, the log).
-pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+/// The largest signed event accepted anywhere (network, files, the log): just
+/// under 64 KiB, so that every log entry (the event and at most 113 bytes of
+/// its own fields) fits the two-byte length prefix of a c2sp.org/tlog-tiles
+/// entry bundle.
+pub const MAX_EVENT_BYTES: usize = 65_000;
 
 /// The roles a registered key can hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
