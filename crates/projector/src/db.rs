@@ -140,9 +140,46 @@ impl Db {
         Ok(())
     }
 
+    /// A handle that reads stored entries without the lock on the database.
+    pub fn reader(&self) -> Reader {
+        Reader(self.db.clone())
+    }
+
     /// Writes what sled holds in memory to disk (on shutdown).
     pub fn flush(&self) -> Result<(), ProjectorError> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+/// Reads stored entries while the follower appends: an entry below the
+/// position a reader has been told of is stored and never changes.
+#[derive(Clone)]
+pub struct Reader(sled::Db);
+
+impl Reader {
+    /// The bytes of entries `from..to`, in order; fewer if the database holds
+    /// fewer.
+    pub fn entries(&self, from: u64, to: u64) -> Result<Vec<(u64, sled::IVec)>, ProjectorError> {
+        let mut out = Vec::new();
+        if from >= to {
+            return Ok(out);
+        }
+        for kv in self.0.range(entry_key(from)..entry_key(to)) {
+            let (k, v) = kv?;
+            let index = u64::from_be_bytes(
+                k[2..]
+                    .try_into()
+                    .map_err(|_| ProjectorError::Db("an entry key is not 10 bytes".to_owned()))?,
+            );
+            if index != from + out.len() as u64 {
+                return Err(ProjectorError::Db(format!(
+                    "entry {} is missing from the database",
+                    from + out.len() as u64
+                )));
+            }
+            out.push((index, v));
+        }
+        Ok(out)
     }
 }

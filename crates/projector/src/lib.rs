@@ -17,12 +17,13 @@
 //! after any gap or error.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use tallylog_core::entry::{decode_stored, Entry, StoredEntry};
+use tallylog_core::merkle::MemoryTree;
 use tallylog_core::types::{ElectionId, Timestamp};
 use tallylog_nats::{Backoff, Names};
 use tallylog_tally::query::{self, Query};
@@ -78,6 +79,13 @@ const MAX_QUERY_BYTES: usize = 16 * 1024;
 /// (`entry::decode_stored`); the chain is checked again, which catches a
 /// database altered or damaged on disk.
 pub fn rebuild(db: &Db) -> Result<Projection, ProjectorError> {
+    rebuild_with_tree(db).map(|(p, _)| p)
+}
+
+/// [`rebuild`], and the Merkle tree of the stored entries (built on the
+/// decoding thread, from the chain hashes it computes anyway: an entry's
+/// chain hash is its leaf hash).
+pub fn rebuild_with_tree(db: &Db) -> Result<(Projection, MemoryTree), ProjectorError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<StoredEntry>>(8);
     std::thread::scope(|s| {
         let folder = s.spawn(move || -> Result<Projection, ProjectorError> {
@@ -96,6 +104,7 @@ pub fn rebuild(db: &Db) -> Result<Projection, ProjectorError> {
         });
         let mut chunk = Vec::with_capacity(1024);
         let mut chain = tallylog_core::entry::GENESIS_PREV;
+        let mut tree = MemoryTree::new();
         let decoded = db.for_each(|index, bytes| {
             let bad = |what: String| ProjectorError::BadLog {
                 index: index.0,
@@ -109,6 +118,7 @@ pub fn rebuild(db: &Db) -> Result<Projection, ProjectorError> {
                 ));
             }
             chain = tallylog_core::merkle::record_hash(bytes);
+            tree.push(chain);
             chunk.push(e);
             if chunk.len() == 1024 {
                 // A send fails only when the folder stopped on an error,
@@ -121,174 +131,224 @@ pub fn rebuild(db: &Db) -> Result<Projection, ProjectorError> {
         drop(tx);
         let folded = folder.join().expect("invariant: the fold does not panic");
         decoded?;
-        folded
-    })
-}
-
-/// Runs the projector until `shutdown`, or until the log turns out invalid.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ProjectorError> {
-    let span = tracing::info_span!("projector", election = %config.election);
-    let _enter = span.enter();
-    let dir = config.data_dir.clone();
-    let election = config.election.clone();
-    let (db, projection) = tokio::task::spawn_blocking(move || {
-        let db = Db::open(&dir, &election)?;
-        let started = std::time::Instant::now();
-        let p = rebuild(&db)?;
-        tracing::info!(
-            entries = p.size(),
-            seconds = started.elapsed().as_secs_f64(),
-            "rebuilt the projection from the local copy of the log"
-        );
-        Ok::<_, ProjectorError>((db, p))
-    })
-    .await
-    .expect("invariant: opening the database does not panic")?;
-    let state = Arc::new(RwLock::new(projection));
-    let db = Arc::new(std::sync::Mutex::new(db));
-
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(&config.nats_url)
-        .await
-        .map_err(|e| ProjectorError::Nats(format!("connecting to {}: {e}", config.nats_url)))?;
-    let names = Names::new(config.election.clone());
-    let js = jetstream::new(client.clone());
-
-    let tracker = TaskTracker::new();
-    let stop_helpers = CancellationToken::new();
-    tracker.spawn(serve_queries(
-        client.clone(),
-        names.clone(),
-        state.clone(),
-        stop_helpers.clone(),
-    ));
-
-    let result = follow(&js, &names, &config, &db, &state, &shutdown).await;
-    stop_helpers.cancel();
-    tracker.close();
-    tracker.wait().await;
-    let flushed = db.lock().expect("lock").flush();
-    let _ = client.flush().await;
-    tracing::info!("projector stopped");
-    result.and(flushed)
-}
-
-/// Reads the log stream from the projector's position, forever.
-async fn follow(
-    js: &jetstream::Context,
-    names: &Names,
-    config: &Config,
-    db: &Arc<std::sync::Mutex<Db>>,
-    state: &Arc<RwLock<Projection>>,
-    shutdown: &CancellationToken,
-) -> Result<(), ProjectorError> {
-    let mut retry = Backoff::default();
-    'consumer: loop {
-        if shutdown.is_cancelled() {
-            return Ok(());
+        if chain != db.chain() {
+            return Err(ProjectorError::Db(
+                "the stored chain hash is not the last stored entry's".to_owned(),
+            ));
         }
-        let position = db.lock().expect("lock").position();
-        let mut messages = match open_log(js, names, position).await {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the log stream yet");
-                retry.wait(shutdown).await;
-                continue 'consumer;
+        Ok((folded?, tree))
+    })
+}
+
+/// A projector's state, shared by the task that follows the log and whoever
+/// reads it (its NATS query responder; the gateway's HTTP handlers).
+///
+/// Readers see a consistent log: entries, tree and projection only grow, and
+/// [`Follower::size`] is announced after all three hold the new entries.
+pub struct Follower {
+    config: Config,
+    db: Mutex<Db>,
+    reader: db::Reader,
+    projection: RwLock<Projection>,
+    tree: RwLock<MemoryTree>,
+    size: tokio::sync::watch::Sender<u64>,
+}
+
+impl Follower {
+    /// Opens the database and rebuilds the projection and tree from it.
+    pub async fn open(config: Config) -> Result<Arc<Follower>, ProjectorError> {
+        let dir = config.data_dir.clone();
+        let election = config.election.clone();
+        let (db, projection, tree) = tokio::task::spawn_blocking(move || {
+            let db = Db::open(&dir, &election)?;
+            let started = std::time::Instant::now();
+            let (p, tree) = rebuild_with_tree(&db)?;
+            tracing::info!(
+                entries = p.size(),
+                seconds = started.elapsed().as_secs_f64(),
+                "rebuilt the projection from the local copy of the log"
+            );
+            Ok::<_, ProjectorError>((db, p, tree))
+        })
+        .await
+        .expect("invariant: opening the database does not panic")?;
+        let (size, _) = tokio::sync::watch::channel(db.position());
+        Ok(Arc::new(Follower {
+            config,
+            reader: db.reader(),
+            db: Mutex::new(db),
+            projection: RwLock::new(projection),
+            tree: RwLock::new(tree),
+            size,
+        }))
+    }
+
+    pub fn election(&self) -> &ElectionId {
+        &self.config.election
+    }
+    /// The number of entries held, folded and in the tree.
+    pub fn size(&self) -> u64 {
+        *self.size.borrow()
+    }
+    /// Changes whenever entries are added.
+    pub fn watch_size(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.size.subscribe()
+    }
+    pub fn projection(&self) -> std::sync::RwLockReadGuard<'_, Projection> {
+        self.projection.read().expect("lock")
+    }
+    /// The Merkle tree of the entries held (it may run ahead of
+    /// [`Follower::size`] while a batch is being added).
+    pub fn tree(&self) -> std::sync::RwLockReadGuard<'_, MemoryTree> {
+        self.tree.read().expect("lock")
+    }
+    /// The bytes of the entries `from..to` (capped at the announced size).
+    pub fn entries(&self, from: u64, to: u64) -> Result<Vec<(u64, sled::IVec)>, ProjectorError> {
+        self.reader.entries(from, to.min(self.size()))
+    }
+    /// The answer to a query, as [`respond`] gives it.
+    pub fn respond(&self, request: &[u8], max_payload: usize) -> Vec<u8> {
+        respond(&self.projection, request, max_payload)
+    }
+
+    /// Follows the log stream and answers queries over NATS until
+    /// `shutdown`, or until the log turns out invalid.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), ProjectorError> {
+        let span = tracing::info_span!("projector", election = %self.config.election);
+        let _enter = span.enter();
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(&self.config.nats_url)
+            .await
+            .map_err(|e| {
+                ProjectorError::Nats(format!("connecting to {}: {e}", self.config.nats_url))
+            })?;
+        let names = Names::new(self.config.election.clone());
+        let js = jetstream::new(client.clone());
+
+        let tracker = TaskTracker::new();
+        let stop_helpers = CancellationToken::new();
+        tracker.spawn(serve_queries(
+            client.clone(),
+            names.clone(),
+            self.clone(),
+            stop_helpers.clone(),
+        ));
+
+        let result = self.follow(&js, &names, &shutdown).await;
+        stop_helpers.cancel();
+        tracker.close();
+        tracker.wait().await;
+        let flushed = self.db.lock().expect("lock").flush();
+        let _ = client.flush().await;
+        tracing::info!("projector stopped");
+        result.and(flushed)
+    }
+
+    /// Reads the log stream from the projector's position, forever.
+    async fn follow(
+        self: &Arc<Self>,
+        js: &jetstream::Context,
+        names: &Names,
+        shutdown: &CancellationToken,
+    ) -> Result<(), ProjectorError> {
+        let mut retry = Backoff::default();
+        'consumer: loop {
+            if shutdown.is_cancelled() {
+                return Ok(());
             }
-        };
-        loop {
-            let first = tokio::select! {
-                m = messages.next() => m,
-                _ = shutdown.cancelled() => return Ok(()),
+            let position = self.size();
+            let mut messages = match open_log(js, names, position).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the log stream yet");
+                    retry.wait(shutdown).await;
+                    continue 'consumer;
+                }
             };
-            let mut batch: Vec<Entry> = Vec::new();
-            let mut expected = position_after(db, &batch);
-            let mut reread = false;
-            let mut next = first;
             loop {
-                match next {
-                    None | Some(Err(_)) => {
-                        tracing::warn!(
-                            "reading the log stream failed; reading again from the position"
-                        );
-                        reread = true;
-                    }
-                    Some(Ok(msg)) => {
-                        let index = match msg.info() {
-                            Ok(info) if info.stream == names.log_stream() => {
-                                info.stream_sequence - 1
-                            }
-                            _ => {
-                                tracing::warn!(subject = %msg.subject, "ignoring a message that is not a log delivery");
-                                u64::MAX
-                            }
-                        };
-                        if index == expected {
-                            let entry = Entry::decode(&msg.payload).map_err(|e| {
-                                ProjectorError::BadLog {
-                                    index,
-                                    what: format!("the entry does not decode: {e}"),
-                                }
-                            })?;
-                            if entry.index().0 != index {
-                                return Err(ProjectorError::BadLog {
-                                    index,
-                                    what: format!(
-                                        "the stream holds entry {} at this position",
-                                        entry.index()
-                                    ),
-                                });
-                            }
-                            batch.push(entry);
-                            expected += 1;
-                        } else if index != u64::MAX && index > expected {
+                let first = tokio::select! {
+                    m = messages.next() => m,
+                    _ = shutdown.cancelled() => return Ok(()),
+                };
+                let mut batch: Vec<Entry> = Vec::new();
+                let mut expected = self.size();
+                let mut reread = false;
+                let mut next = first;
+                loop {
+                    match next {
+                        None | Some(Err(_)) => {
                             tracing::warn!(
-                                expected,
-                                got = index,
-                                "a gap in the log stream; reading again from the position"
+                                "reading the log stream failed; reading again from the position"
                             );
                             reread = true;
                         }
+                        Some(Ok(msg)) => {
+                            let index = match msg.info() {
+                                Ok(info) if info.stream == names.log_stream() => {
+                                    info.stream_sequence - 1
+                                }
+                                _ => {
+                                    tracing::warn!(subject = %msg.subject, "ignoring a message that is not a log delivery");
+                                    u64::MAX
+                                }
+                            };
+                            if index == expected {
+                                let entry = Entry::decode(&msg.payload).map_err(|e| {
+                                    ProjectorError::BadLog {
+                                        index,
+                                        what: format!("the entry does not decode: {e}"),
+                                    }
+                                })?;
+                                if entry.index().0 != index {
+                                    return Err(ProjectorError::BadLog {
+                                        index,
+                                        what: format!(
+                                            "the stream holds entry {} at this position",
+                                            entry.index()
+                                        ),
+                                    });
+                                }
+                                batch.push(entry);
+                                expected += 1;
+                            } else if index != u64::MAX && index > expected {
+                                tracing::warn!(
+                                    expected,
+                                    got = index,
+                                    "a gap in the log stream; reading again from the position"
+                                );
+                                reread = true;
+                            }
+                        }
+                    }
+                    if reread || batch.len() >= MAX_BATCH {
+                        break;
+                    }
+                    match futures::FutureExt::now_or_never(messages.next()) {
+                        Some(m) => next = m,
+                        None => break,
                     }
                 }
-                if reread || batch.len() >= MAX_BATCH {
-                    break;
+                if !batch.is_empty() {
+                    retry = Backoff::default();
+                    let me = self.clone();
+                    tokio::task::spawn_blocking(move || me.take(batch))
+                        .await
+                        .expect("invariant: folding does not panic")?;
                 }
-                match futures::FutureExt::now_or_never(messages.next()) {
-                    Some(m) => next = m,
-                    None => break,
+                if reread {
+                    retry.wait(shutdown).await;
+                    continue 'consumer;
                 }
-            }
-            if !batch.is_empty() {
-                retry = Backoff::default();
-                take(config, db, state, batch).await?;
-            }
-            if reread {
-                retry.wait(shutdown).await;
-                continue 'consumer;
             }
         }
     }
-}
 
-fn position_after(db: &Arc<std::sync::Mutex<Db>>, batch: &[Entry]) -> u64 {
-    db.lock().expect("lock").position() + batch.len() as u64
-}
-
-/// Checks a batch (chain, election, signatures), stores it, then folds it.
-async fn take(
-    config: &Config,
-    db: &Arc<std::sync::Mutex<Db>>,
-    state: &Arc<RwLock<Projection>>,
-    batch: Vec<Entry>,
-) -> Result<(), ProjectorError> {
-    let db = db.clone();
-    let state = state.clone();
-    let election = config.election.clone();
-    let verify = config.verify_signatures;
-    tokio::task::spawn_blocking(move || {
-        let mut db = db.lock().expect("lock");
+    /// Checks a batch (chain, election, signatures), stores it, adds it to the
+    /// tree, folds it, then announces the new size.
+    fn take(&self, batch: Vec<Entry>) -> Result<(), ProjectorError> {
+        let election = &self.config.election;
+        let mut db = self.db.lock().expect("lock");
         let mut chain = db.chain();
         for e in &batch {
             let index = e.index().0;
@@ -297,13 +357,13 @@ async fn take(
                 return Err(bad("it does not link to the entry before it".to_owned()));
             }
             chain = e.chain_hash();
-            if e.event().body().election != election {
+            if &e.event().body().election != election {
                 return Err(bad(format!(
                     "its event is for election {}, not {election}",
                     e.event().body().election
                 )));
             }
-            if verify {
+            if self.config.verify_signatures {
                 e.event()
                     .clone()
                     .verify()
@@ -312,19 +372,31 @@ async fn take(
         }
         db.append(&batch)?;
         let size = db.position();
-        let mut p = state.write().expect("lock");
-        for e in batch {
-            let index = e.index().0;
-            p.apply_entry(e).map_err(|e| ProjectorError::BadLog {
-                index,
-                what: e.to_string(),
-            })?;
+        {
+            let mut tree = self.tree.write().expect("lock");
+            for e in &batch {
+                tree.push(e.chain_hash());
+            }
         }
+        {
+            let mut p = self.projection.write().expect("lock");
+            for e in batch {
+                let index = e.index().0;
+                p.apply_entry(e).map_err(|e| ProjectorError::BadLog {
+                    index,
+                    what: e.to_string(),
+                })?;
+            }
+        }
+        self.size.send_replace(size);
         tracing::debug!(size, "folded");
         Ok(())
-    })
-    .await
-    .expect("invariant: folding does not panic")
+    }
+}
+
+/// Runs the projector until `shutdown`, or until the log turns out invalid.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ProjectorError> {
+    Follower::open(config).await?.run(shutdown).await
 }
 
 /// (Re)creates an ephemeral consumer on the log stream from entry `from`.
@@ -366,7 +438,7 @@ async fn open_log(
 async fn serve_queries(
     client: async_nats::Client,
     names: Names,
-    state: Arc<RwLock<Projection>>,
+    follower: Arc<Follower>,
     stop: CancellationToken,
 ) {
     let mut retry = Backoff::default();
@@ -394,9 +466,9 @@ async fn serve_queries(
             let Some(reply) = msg.reply.clone() else {
                 continue;
             };
-            let state = state.clone();
+            let follower = follower.clone();
             let max = client.server_info().max_payload;
-            let answer = tokio::task::spawn_blocking(move || respond(&state, &msg.payload, max))
+            let answer = tokio::task::spawn_blocking(move || follower.respond(&msg.payload, max))
                 .await
                 .unwrap_or_else(|_| error_json("the query failed inside the projector"));
             if let Err(e) = client.publish(reply, answer.into()).await {
