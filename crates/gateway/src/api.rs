@@ -1,0 +1,510 @@
+//! The JSON API: submissions, the checkpoint, entries, proofs and tallies.
+//!
+//! Errors are `{"error":{"code":…,"message":…}}` with a fitting status,
+//! except for submissions, whose every answer is the ledger's reply object
+//! (PROTOCOL.md §9), so that a publisher reads one format whether it submits
+//! over NATS or HTTP.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tallylog_core::event::{SignedEvent, MAX_EVENT_BYTES};
+use tallylog_core::merkle::{self, record_hash};
+use tallylog_core::receipt::Reply;
+use tallylog_core::types::Timestamp;
+use tallylog_nats::submit::{Options, SubmitError};
+use tallylog_tally::query::{self, QueryError};
+
+use crate::limits::{error, json_response};
+use crate::App;
+
+/// The largest request body read. Events above [`MAX_EVENT_BYTES`] are
+/// refused with `too_large` either way; the margin lets an event followed by
+/// a line break through to be judged.
+pub const MAX_BODY_BYTES: usize = MAX_EVENT_BYTES + 2;
+
+/// Entries per page of `/v1/entries`, at most.
+pub const MAX_ENTRIES: u64 = 1000;
+
+/// The views of the projection served under `/v1/VIEW`.
+pub const VIEWS: [&str; 7] = [
+    "status",
+    "tallies",
+    "missing",
+    "compare",
+    "anomalies",
+    "complaints",
+    "seats",
+];
+
+/// The HTTP status for a reason code (PROTOCOL.md §10).
+pub fn status_for(code: &str) -> StatusCode {
+    match code {
+        "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "malformed_json"
+        | "duplicate_key"
+        | "inexact_number"
+        | "unknown_field"
+        | "missing_field"
+        | "wrong_type"
+        | "invalid_value"
+        | "unsupported_version"
+        | "non_canonical"
+        | "bad_seq"
+        | "bad_prev"
+        | "bad_signature"
+        | "wrong_signer" => StatusCode::BAD_REQUEST,
+        "unknown_key" | "revoked_key" | "wrong_role" | "not_root" | "weak_key" | "not_same_org" => {
+            StatusCode::FORBIDDEN
+        }
+        "seq_gap"
+        | "replayed_seq"
+        | "prev_mismatch"
+        | "election_exists"
+        | "key_exists"
+        | "already_revoked"
+        | "already_superseded"
+        | "duplicate_definition" => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+fn rejected(code: &str, message: String) -> Response {
+    let reply = Reply::Rejected {
+        id: None,
+        code: code.to_owned(),
+        message,
+    };
+    json_response(status_for(code), &reply)
+}
+
+/// `POST /v1/submissions`: one signed event (the exact bytes its publisher
+/// signed, optionally followed by one line break). The answer comes after the
+/// ledger has made the event durable, or refused it.
+pub async fn submit(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            app.metrics.submission("too_large");
+            return rejected(
+                "too_large",
+                format!("the event is larger than {MAX_EVENT_BYTES} bytes"),
+            );
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &e.body_text()),
+    };
+    let bytes = body.strip_suffix(b"\n").unwrap_or(&body);
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    let event = match SignedEvent::decode(bytes) {
+        Ok(e) => e,
+        Err(e) => {
+            app.metrics.submission(e.code());
+            return rejected(e.code(), e.to_string());
+        }
+    };
+    // The ledger checks the signature again; checking it here keeps forged
+    // events off the intake stream.
+    if let Err(e) = event.clone().verify() {
+        app.metrics.submission(e.code());
+        return rejected(e.code(), e.to_string());
+    }
+    let opts = Options {
+        in_flight: 1,
+        reply_timeout: Duration::from_secs(5),
+        attempts: 3,
+        pace: None,
+    };
+    let payload = vec![(
+        bytes::Bytes::copy_from_slice(event.bytes()),
+        Some(event.id()),
+        app.names.submit(event.kind()),
+    )];
+    let reply = app
+        .submitter
+        .submit_raw(payload, &opts, |_, _| {})
+        .await
+        .into_iter()
+        .next();
+    match reply {
+        Some(Ok(r @ Reply::Accepted { .. })) => {
+            app.metrics.submission("accepted");
+            json_response(StatusCode::OK, &r)
+        }
+        Some(Ok(r @ Reply::Rejected { .. })) => {
+            let Reply::Rejected { code, .. } = &r else {
+                unreachable!()
+            };
+            app.metrics.submission(code);
+            json_response(status_for(code), &r)
+        }
+        Some(Ok(Reply::Unknown { .. })) | None => error(
+            StatusCode::BAD_GATEWAY,
+            "ledger_confused",
+            "the ledger's answer was not a verdict on this event; submit it again",
+        ),
+        Some(Err(e @ (SubmitError::NoReply(_) | SubmitError::Nats(_)))) => {
+            app.metrics.submission("unavailable");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ledger_unavailable",
+                &format!("{e}; submitting the same event again is safe"),
+            )
+        }
+        Some(Err(e)) => error(StatusCode::BAD_GATEWAY, "ledger_error", &e.to_string()),
+    }
+}
+
+/// `GET /v1/checkpoint` and `GET /checkpoint`: the newest signed checkpoint
+/// the gateway has checked, with its witnesses' cosignatures.
+pub async fn checkpoint(State(app): State<Arc<App>>) -> Response {
+    match app.latest() {
+        Some(l) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            l.note,
+        )
+            .into_response(),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_checkpoint",
+            "no checkpoint has been checked yet; try again shortly",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    #[serde(default)]
+    from: u64,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+/// `GET /v1/entries?from=N&limit=M`: entries `N..N+M` as JSON lines (each
+/// line the entry's exact bytes, PROTOCOL.md §4).
+pub async fn entries(
+    State(app): State<Arc<App>>,
+    range: Result<Query<Range>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(range) = match range {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", &e.body_text()),
+    };
+    let limit = range.limit.unwrap_or(100).min(MAX_ENTRIES);
+    let to = range.from.saturating_add(limit);
+    let app2 = app.clone();
+    let read = tokio::task::spawn_blocking(move || app2.follower.entries(range.from, to)).await;
+    match read {
+        Ok(Ok(rows)) => {
+            let mut body = Vec::new();
+            for (_, bytes) in rows {
+                body.extend_from_slice(&bytes);
+                body.push(b'\n');
+            }
+            (
+                [
+                    (header::CONTENT_TYPE, "application/x-ndjson".to_owned()),
+                    (
+                        header::HeaderName::from_static("tallylog-size"),
+                        app.follower.size().to_string(),
+                    ),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+            "the gateway could not read its copy of the log",
+        ),
+    }
+}
+
+/// `GET /v1/entries/N`: one entry's exact bytes.
+pub async fn entry(State(app): State<Arc<App>>, Path(index): Path<String>) -> Response {
+    let Ok(index) = index.parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_index",
+            "an entry index is a decimal number",
+        );
+    };
+    let size = app.follower.size();
+    if index >= size {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no_such_entry",
+            &format!(
+                "the log holds {size} entries (0 to {})",
+                size.saturating_sub(1)
+            ),
+        );
+    }
+    match app.follower.entries(index, index + 1) {
+        Ok(mut rows) if rows.len() == 1 => {
+            let (_, bytes) = rows.remove(0);
+            ([(header::CONTENT_TYPE, "application/json")], bytes.to_vec()).into_response()
+        }
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+            "the gateway could not read its copy of the log",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionParams {
+    index: u64,
+    #[serde(default)]
+    size: Option<u64>,
+}
+
+fn hexes(hashes: &[merkle::Hash]) -> Vec<String> {
+    hashes.iter().map(|h| hex::encode(h.0)).collect()
+}
+
+/// The size proofs are against when none is named: the checkpoint's.
+fn default_size(app: &App) -> u64 {
+    app.latest().map_or_else(|| app.follower.size(), |l| l.size)
+}
+
+/// `GET /v1/proofs/inclusion?index=I[&size=N]`: the RFC 6962 inclusion proof
+/// of entry `I` in the tree of size `N` (by default the checkpoint's).
+pub async fn inclusion(
+    State(app): State<Arc<App>>,
+    params: Result<Query<InclusionParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(p) = match params {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", &e.body_text()),
+    };
+    let size = p.size.unwrap_or_else(|| default_size(&app));
+    let held = app.follower.size();
+    if size > held {
+        return error(
+            StatusCode::NOT_FOUND,
+            "beyond_log",
+            &format!("the log held here has {held} entries, not {size}"),
+        );
+    }
+    if p.index >= size {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_index",
+            &format!("entry {} is not in a tree of {size} entries", p.index),
+        );
+    }
+    let leaf = match app.follower.entries(p.index, p.index + 1) {
+        Ok(rows) if rows.len() == 1 => record_hash(&rows[0].1),
+        _ => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage",
+                "the gateway could not read its copy of the log",
+            )
+        }
+    };
+    let tree = app.follower.tree();
+    let proof = merkle::prove_inclusion(size, p.index, &*tree);
+    let root = tree.root_at(size);
+    drop(tree);
+    match (proof, root) {
+        (Ok(proof), Ok(root)) => json_response(
+            StatusCode::OK,
+            &json!({
+                "index": p.index,
+                "size": size,
+                "leaf": hex::encode(leaf.0),
+                "root": hex::encode(root.0),
+                "proof": hexes(&proof),
+            }),
+        ),
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "proof",
+            "the proof could not be made",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyParams {
+    old: u64,
+    #[serde(default)]
+    new: Option<u64>,
+}
+
+/// `GET /v1/proofs/consistency?old=M[&new=N]`: the RFC 6962 consistency
+/// proof from the tree of size `M` to that of size `N` (by default the
+/// checkpoint's).
+pub async fn consistency(
+    State(app): State<Arc<App>>,
+    params: Result<Query<ConsistencyParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(p) = match params {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", &e.body_text()),
+    };
+    let new = p.new.unwrap_or_else(|| default_size(&app));
+    let held = app.follower.size();
+    if new > held {
+        return error(
+            StatusCode::NOT_FOUND,
+            "beyond_log",
+            &format!("the log held here has {held} entries, not {new}"),
+        );
+    }
+    if p.old > new {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_range",
+            &format!("old ({}) must not exceed new ({new})", p.old),
+        );
+    }
+    let tree = app.follower.tree();
+    let proof = merkle::prove_consistency(new, p.old, &*tree);
+    let roots = (tree.root_at(p.old), tree.root_at(new));
+    drop(tree);
+    match (proof, roots) {
+        (Ok(proof), (Ok(old_root), Ok(new_root))) => json_response(
+            StatusCode::OK,
+            &json!({
+                "old": p.old,
+                "new": new,
+                "old_root": hex::encode(old_root.0),
+                "new_root": hex::encode(new_root.0),
+                "proof": hexes(&proof),
+            }),
+        ),
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "proof",
+            "the proof could not be made",
+        ),
+    }
+}
+
+/// `GET /v1/VIEW?…`: a view of the projection (the projector's query,
+/// PROTOCOL.md §9, with the query string as its parameters).
+pub async fn view(
+    State(app): State<Arc<App>>,
+    Path(view): Path<String>,
+    params: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if !VIEWS.contains(&view.as_str()) {
+        return not_found().await;
+    }
+    let Query(params) = match params {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", &e.body_text()),
+    };
+    let mut q = Map::new();
+    q.insert("view".to_owned(), Value::String(view));
+    for (k, v) in params {
+        let value = if k == "offset" || k == "limit" {
+            match v.parse::<u64>() {
+                Ok(n) => Value::from(n),
+                Err(_) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "bad_query",
+                        &format!("{k} must be a whole number, not {v:?}"),
+                    )
+                }
+            }
+        } else {
+            Value::String(v)
+        };
+        q.insert(k, value);
+    }
+    answer(app, Value::Object(q)).await
+}
+
+/// `GET /v1/stations/CODE`: every version of every source's form for one
+/// station, the comparison of sources and its anomalies.
+pub async fn station(State(app): State<Arc<App>>, Path(code): Path<String>) -> Response {
+    answer(app, json!({"view": "station", "station": code})).await
+}
+
+async fn answer(app: Arc<App>, q: Value) -> Response {
+    let q: query::Query = match serde_json::from_value(q) {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", &e.to_string()),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let clock = Timestamp::from_unix(now)
+        .unwrap_or_else(|_| Timestamp::from_unix(0).expect("invariant: the epoch is a valid time"));
+    let answered = tokio::task::spawn_blocking(move || {
+        let p = app.follower.projection();
+        query::answer(&p, &q, clock)
+    })
+    .await;
+    match answered {
+        Ok(Ok(v)) => json_response(StatusCode::OK, &v),
+        Ok(Err(QueryError::NoElection)) => error(
+            StatusCode::NOT_FOUND,
+            "no_election",
+            "the log has no election definition yet",
+        ),
+        Ok(Err(e)) => error(StatusCode::NOT_FOUND, "not_found", &e.to_string()),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the query failed inside the gateway",
+        ),
+    }
+}
+
+/// `GET /healthz`: 200 while the gateway follows a log consistent with the
+/// ledger's checkpoints, 503 once it has seen otherwise.
+pub async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let trouble = app.trouble.read().expect("lock").clone();
+    let status = if trouble.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    json_response(
+        status,
+        &json!({
+            "status": if trouble.is_some() { "trouble" } else { "ok" },
+            "size": app.follower.size(),
+            "checkpoint": app.latest().map(|l| l.size),
+            "trouble": trouble,
+        }),
+    )
+}
+
+/// `GET /openapi.json`: the OpenAPI 3.1 description of this API.
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// The OpenAPI document served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such resource; /openapi.json lists them",
+    )
+}
