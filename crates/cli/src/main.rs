@@ -47,7 +47,9 @@ enum Command {
     Projector(services::ProjectorArgs),
     /// Print tallies, comparisons, anomalies, complaints and seats, or export results.
     Tally(tally::Args),
-    /// Run everything on one machine: a local nats-server, the ledger and the projector.
+    /// Run the HTTP gateway: submissions, proofs, tiles, tallies and live streams.
+    Gateway(services::GatewayArgs),
+    /// Run everything on one machine: a local nats-server, the ledger and the gateway.
     Up(services::UpArgs),
     /// Write a ledger's log as an audit bundle (entries and checkpoints).
     Export(audit::ExportArgs),
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Command::Ledger(a) => services::ledger(a),
         Command::Projector(a) => services::projector(a),
         Command::Tally(a) => tally::run(a),
+        Command::Gateway(a) => services::gateway(a),
         Command::Up(a) => services::up(a),
         Command::Export(a) => audit::export(a),
         Command::Audit(a) => audit::audit(a),

@@ -1,6 +1,6 @@
-//! `tallylog ledger` and `tallylog projector` (one service each, for a real
-//! deployment) and `tallylog up` (everything on one machine, with its own
-//! nats-server).
+//! `tallylog ledger`, `tallylog projector` and `tallylog gateway` (one
+//! service each, for a real deployment) and `tallylog up` (everything on one
+//! machine, with its own nats-server).
 
 use std::path::{Path, PathBuf};
 
@@ -39,12 +39,68 @@ pub struct ProjectorArgs {
 }
 
 #[derive(clap::Args)]
+pub struct GatewayArgs {
+    /// The NATS server the ledger publishes the log on.
+    #[arg(long, env = "TALLYLOG_NATS", default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+    /// Where the gateway keeps its copy of the log.
+    #[arg(long, env = "TALLYLOG_GATEWAY_DATA")]
+    data: PathBuf,
+    /// The election whose log to serve.
+    #[arg(long, env = "TALLYLOG_ELECTION")]
+    election: ElectionId,
+    /// Do not check entries' signatures (for a gateway beside its own
+    /// ledger, which checked them).
+    #[arg(long)]
+    trust_log: bool,
+    #[command(flatten)]
+    http: HttpArgs,
+}
+
+#[derive(clap::Args)]
+struct HttpArgs {
+    /// The address to serve HTTP on (port 0: any free port).
+    #[arg(long, env = "TALLYLOG_HTTP", default_value = "127.0.0.1:8080")]
+    http: std::net::SocketAddr,
+    /// Requests per second each client address may make, on average.
+    #[arg(long, env = "TALLYLOG_HTTP_RATE", default_value_t = 50.0)]
+    http_rate: f64,
+    /// Requests a client may make in a burst.
+    #[arg(long, env = "TALLYLOG_HTTP_BURST", default_value_t = 200.0)]
+    http_burst: f64,
+    /// Live streams open at once, in all.
+    #[arg(long, default_value_t = 1000)]
+    max_streams: usize,
+}
+
+impl HttpArgs {
+    fn limits(&self) -> Result<tallylog_gateway::Limits> {
+        if !(self.http_rate > 0.0 && self.http_burst >= 1.0) {
+            anyhow::bail!("--http-rate must be above 0 and --http-burst at least 1");
+        }
+        Ok(tallylog_gateway::Limits {
+            requests_per_second: self.http_rate,
+            burst: self.http_burst,
+            max_streams: self.max_streams,
+            ..Default::default()
+        })
+    }
+    async fn bind(&self) -> Result<tokio::net::TcpListener> {
+        tokio::net::TcpListener::bind(self.http)
+            .await
+            .with_context(|| format!("listening on {} (choose another with --http)", self.http))
+    }
+}
+
+#[derive(clap::Args)]
 pub struct UpArgs {
     /// Use this NATS server instead of starting one under --data.
     #[arg(long, env = "TALLYLOG_NATS")]
     nats: Option<String>,
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    http: HttpArgs,
 }
 
 #[derive(clap::Args)]
@@ -175,6 +231,30 @@ pub fn projector(a: ProjectorArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+pub fn gateway(a: GatewayArgs) -> Result<Outcome> {
+    let config = tallylog_gateway::Config {
+        nats_url: a.nats.clone(),
+        election: a.election.clone(),
+        data_dir: a.data.clone(),
+        verify_signatures: !a.trust_log,
+        limits: a.http.limits()?,
+    };
+    runtime()?.block_on(async {
+        let shutdown = shutdown_on_signal();
+        let listener = a.http.bind().await?;
+        println!(
+            "gateway: http://{} (election {} on {})",
+            listener.local_addr()?,
+            config.election,
+            a.nats
+        );
+        tallylog_gateway::run(config, listener, shutdown)
+            .await
+            .context("running the gateway")
+    })?;
+    Ok(Outcome::Ok)
+}
+
 pub fn up(a: UpArgs) -> Result<Outcome> {
     runtime()?.block_on(async {
         let shutdown = shutdown_on_signal();
@@ -195,18 +275,23 @@ pub fn up(a: UpArgs) -> Result<Outcome> {
             config.election,
             a.common.data.display()
         );
-        // The projector beside its own ledger need not check signatures again.
-        let projector = tallylog_projector::Config {
+        // The gateway (a projector with an HTTP face, which also answers the
+        // projector's NATS queries) beside its own ledger need not check
+        // signatures again.
+        let gateway = tallylog_gateway::Config {
             nats_url: config.nats_url.clone(),
             election: config.election.clone(),
-            data_dir: a.common.data.join("projector"),
+            data_dir: a.common.data.join("gateway"),
             verify_signatures: false,
+            limits: a.http.limits()?,
         };
+        let listener = a.http.bind().await?;
         println!(
             "projector: queries on {} (try: tallylog tally --election {} status)",
             tallylog_nats::Names::new(config.election.clone()).query(),
             config.election
         );
+        println!("gateway: http://{}", listener.local_addr()?);
         let (ledger, projector) = tokio::join!(
             async {
                 let r = tallylog_ledger::run(config, shutdown.clone())
@@ -217,9 +302,9 @@ pub fn up(a: UpArgs) -> Result<Outcome> {
                 r
             },
             async {
-                let r = tallylog_projector::run(projector, shutdown.clone())
+                let r = tallylog_gateway::run(gateway, listener, shutdown.clone())
                     .await
-                    .context("running the projector");
+                    .context("running the gateway");
                 if r.is_err() {
                     shutdown.cancel();
                 }

@@ -91,6 +91,8 @@ async fn up_then_submit_a_file_then_a_csv_export() {
     let mut up = Command::new(BIN)
         .args([
             "up",
+            "--http",
+            "127.0.0.1:0",
             "--data",
             data.to_str().unwrap(),
             "--election",
