@@ -11,7 +11,9 @@
 //! ```
 //!
 //! The timestamp (seconds since the epoch) is the witness's own clock: the
-//! first independent evidence of when a log held its entries.
+//! first independent evidence of when a log held its entries. As
+//! c2sp.org/tlog-cosignature requires, it is below 2^63: a line with a larger
+//! one is not a valid cosignature, whatever its signature.
 
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -21,6 +23,10 @@ use crate::checkpoint::{CheckpointError, LogVerifier, VerifiedCheckpoint};
 use crate::types::PublicKey;
 
 const ALG_COSIGNATURE_V1: u8 = 0x04;
+
+/// The largest timestamp a cosignature may carry, 2^63 − 1 (it must fit a
+/// signed 64-bit integer, as c2sp.org/tlog-cosignature says).
+pub const MAX_COSIGNATURE_TIME: u64 = i64::MAX as u64;
 const DASH: &str = "\u{2014} ";
 
 fn key_id(name: &str, key: &PublicKey) -> [u8; 4] {
@@ -71,7 +77,9 @@ impl Cosigner {
             key: self.key.verifying_key().into(),
         }
     }
-    /// The signature line (ending in a newline) cosigning `checkpoint` at `time`.
+    /// The signature line (ending in a newline) cosigning `checkpoint` at
+    /// `time`, which must be at most [`MAX_COSIGNATURE_TIME`] for the line to
+    /// verify.
     pub fn cosign(&self, checkpoint: &VerifiedCheckpoint, time: u64) -> Vec<u8> {
         let text = note_text(checkpoint.note()).expect("invariant: a verified note has a text");
         let sig = self.key.sign(&message(time, text));
@@ -151,6 +159,9 @@ impl WitnessKey {
             return None;
         }
         let time = u64::from_be_bytes(blob[4..12].try_into().ok()?);
+        if time > MAX_COSIGNATURE_TIME {
+            return None;
+        }
         let sig = ed25519_dalek::Signature::from_bytes(&blob[12..76].try_into().ok()?);
         point
             .verify_strict(&message(time, text), &sig)
@@ -277,6 +288,29 @@ mod tests {
             bad[i] ^= 1;
             let note = add_lines(cp.note(), &[bad]);
             assert_eq!(w.verifier().cosigned(&note), None, "flip at {i} accepted");
+        }
+    }
+
+    #[test]
+    fn a_cosignature_time_above_2_63_minus_1_is_refused() {
+        let log = LogSigner::new("tallylog.test/e1", test_key(100)).unwrap();
+        let cp = log
+            .verifier()
+            .verify(&log.sign(10, record_hash(b"r")))
+            .unwrap();
+        let w = Cosigner::new("witness.test/w1", test_key(101)).unwrap();
+        let text = note_text(cp.note()).unwrap();
+        // Correctly signed in every case: only the time decides.
+        for (time, ok) in [
+            (MAX_COSIGNATURE_TIME, true),
+            (MAX_COSIGNATURE_TIME + 1, false),
+            (u64::MAX, false),
+        ] {
+            let line = w.cosign(&cp, time);
+            let note = add_lines(cp.note(), std::slice::from_ref(&line));
+            let want = ok.then_some(time);
+            assert_eq!(w.verifier().cosigned(&note), want, "time {time}");
+            assert_eq!(w.verifier().check(text, &line), want, "time {time}");
         }
     }
 
