@@ -31,9 +31,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use tallylog_core::checkpoint::{LogVerifier, VerifiedCheckpoint};
 use tallylog_core::entry::Entry;
-use tallylog_core::event::{Payload, VerifiedEvent};
+use tallylog_core::event::Payload;
 use tallylog_core::merkle::Hash;
-use tallylog_core::replay::{EarlierAudit, EntryHead, Replay, ReplayError};
+use tallylog_core::replay::{EarlierAudit, Replay, ReplayError, VerifiedEntry};
 use tallylog_core::types::{to_hex, Digest, LogIndex, PublicKey};
 use tallylog_tally::{projection_hash, Projection};
 
@@ -124,9 +124,8 @@ pub struct Report {
 /// enough to bound memory.
 pub const CHUNK: usize = 2048;
 
-/// An entry decoded and its signature verified, or why not. The entry's
-/// event moved into verification; its head is what the chain needs.
-pub type Checked = Result<(EntryHead, VerifiedEvent), Failure>;
+/// An entry decoded and its signature verified, or why not.
+pub type Checked = Result<VerifiedEntry, Failure>;
 
 /// Decodes entries and verifies their signatures on two threads, keeping
 /// each author's decoded point (there are few keys and many events).
@@ -166,20 +165,19 @@ impl Checker {
                     )
                 }
             };
-            let head = EntryHead::of(&e);
-            let event = match earlier {
-                Some(a) => match a.verified(&head, e.into_event()) {
-                    Ok(ev) => return (Ok((head, ev)), None),
-                    Err(event) => event,
+            let e = match earlier {
+                Some(a) => match a.verified(e) {
+                    Ok(v) => return (Ok(v), None),
+                    Err(e) => e,
                 },
-                None => e.into_event(),
+                None => e,
             };
-            let author = event.body().author;
-            let (ev, new) = match points.get(&author) {
-                Some(p) => (event.verify_with(p), None),
-                None => (event.verify(), author.point()),
+            let author = e.event().body().author;
+            let (checked, new) = match points.get(&author) {
+                Some(p) => (VerifiedEntry::verify(e, Some(p)), None),
+                None => (VerifiedEntry::verify(e, None), author.point()),
             };
-            let checked = ev.map(|ev| (head, ev)).map_err(|err| {
+            let checked = checked.map_err(|err| {
                 Failure::at(
                     index,
                     "bad_signature",
@@ -276,7 +274,7 @@ impl Auditor {
         let first = self.replay.size();
         for (i, item) in checked.into_iter().enumerate() {
             let index = first + i as u64;
-            let r = item.and_then(|(head, ev)| self.take(index, head, ev));
+            let r = item.and_then(|v| self.take(index, v));
             if let Err(f) = r {
                 self.failure = Some(f.clone());
                 return Err(f);
@@ -285,7 +283,8 @@ impl Auditor {
         Ok(())
     }
 
-    fn take(&mut self, index: u64, head: EntryHead, ev: VerifiedEvent) -> Result<(), Failure> {
+    fn take(&mut self, index: u64, v: VerifiedEntry) -> Result<(), Failure> {
+        let ev = v.event();
         if index == 0 {
             if let Some(root) = &self.opts.root_key {
                 if &ev.body().author != root {
@@ -303,7 +302,7 @@ impl Auditor {
         let author = ev.body().author;
         let last_of_author = self.heads.get(&author).copied();
         self.replay
-            .push_head(&head, &ev)
+            .push_verified(&v)
             .map_err(|e| match e {
                 ReplayError::WrongIndex { index: got, .. } => Failure::at(
                     index,
@@ -343,10 +342,12 @@ impl Auditor {
         if let Payload::Certified(c) = &ev.body().payload {
             self.claims.push((index, c.log_size, c.projection));
         }
+        let at = v.index();
+        let ev = v.into_event();
         let id = ev.id();
         let body = ev.into_event().into_body();
         self.fold
-            .apply(head.index, id, body)
+            .apply(at, id, body)
             .map_err(|e| Failure::at(index, "wrong_index", e.to_string()))?;
         let size = self.replay.size();
         if let Some(roots) = self.pending.remove(&size) {

@@ -1,9 +1,15 @@
 //! Replaying a log from its first entry: every link, signature and rule checked,
-//! the Merkle tree and the rules' state rebuilt. The crash tests use it today;
-//! it is the core of the auditor to come.
+//! the Merkle tree and the rules' state rebuilt. The auditor (`crates/audit`)
+//! is built on it, and the crash tests use it to check a store.
+//!
+//! An entry reaches the replay only as a [`VerifiedEntry`], which only
+//! verification makes: its event's signature checked, or its bytes found
+//! identical to an entry an earlier audit verified ([`EarlierAudit`]). Its
+//! index, link and chain hash are taken from the same entry as its event, so
+//! a caller cannot pair one entry's place in the chain with another's event.
 
 use crate::entry::{Entry, GENESIS_PREV};
-use crate::event::{EventError, SignedEvent, VerifiedEvent};
+use crate::event::{EventError, VerifiedEvent};
 use crate::merkle::{Hash, MemoryTree};
 use crate::rules::{CheckError, MemoryState};
 use crate::types::LogIndex;
@@ -22,21 +28,58 @@ pub enum ReplayError {
     Rule { index: u64, error: CheckError },
 }
 
-/// What the chain needs of an entry: its index, its link and its own hash.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct EntryHead {
-    pub index: LogIndex,
-    pub prev: Hash,
-    pub chain: Hash,
+/// An entry whose event was verified: what the chain needs of it (its index,
+/// its link and its own hash) and the verified event, all from one entry.
+/// The entry's bytes are not kept: an auditor moves the event into
+/// verification and needs nothing else of them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedEntry {
+    index: LogIndex,
+    prev: Hash,
+    chain: Hash,
+    event: VerifiedEvent,
 }
 
-impl EntryHead {
-    pub fn of(e: &Entry) -> EntryHead {
-        EntryHead {
-            index: e.index(),
-            prev: e.prev(),
-            chain: e.chain_hash(),
-        }
+impl VerifiedEntry {
+    /// Verifies the entry's event (`verify_strict`, §2 of PROTOCOL.md).
+    /// `point`, when given, is the author's key already decoded (a verifier
+    /// that sees one key many times decodes it once); a point that is not
+    /// the author's key makes a bad signature.
+    pub fn verify(
+        entry: Entry,
+        point: Option<&ed25519_dalek::VerifyingKey>,
+    ) -> Result<VerifiedEntry, EventError> {
+        let (index, prev, chain) = (entry.index(), entry.prev(), entry.chain_hash());
+        let event = entry.into_event();
+        let event = match point {
+            Some(p) => event.verify_with(p)?,
+            None => event.verify()?,
+        };
+        Ok(VerifiedEntry {
+            index,
+            prev,
+            chain,
+            event,
+        })
+    }
+
+    /// The index the entry claims.
+    pub fn index(&self) -> LogIndex {
+        self.index
+    }
+    /// The chain hash of the previous entry, as this entry claims it.
+    pub fn prev(&self) -> Hash {
+        self.prev
+    }
+    /// This entry's chain hash (its Merkle leaf hash).
+    pub fn chain_hash(&self) -> Hash {
+        self.chain
+    }
+    pub fn event(&self) -> &VerifiedEvent {
+        &self.event
+    }
+    pub fn into_event(self) -> VerifiedEvent {
+        self.event
     }
 }
 
@@ -51,6 +94,12 @@ pub struct EarlierAudit {
 impl EarlierAudit {
     /// Confirms that `leaves` (the leaf hashes of a log's first entries, as
     /// read now) have the root an earlier audit verified; `None` if not.
+    ///
+    /// `root` is the one thing taken on trust here: the caller vouches that
+    /// an audit verified every entry under it (a monitor's own record of its
+    /// last audit). It is the only way to a [`VerifiedEvent`] without
+    /// checking its signature, and it yields one only for an entry whose
+    /// bytes that root commits to.
     pub fn confirm(leaves: Vec<Hash>, root: Hash) -> Option<EarlierAudit> {
         let mut tree = MemoryTree::new();
         for l in &leaves {
@@ -61,25 +110,30 @@ impl EarlierAudit {
     pub fn size(&self) -> u64 {
         self.leaves.len() as u64
     }
-    /// The entry's event as verified, if the entry is one the earlier audit
-    /// covered, byte for byte (its head's hash is the leaf at its index);
-    /// otherwise the event back, to be verified.
-    // The error hands the caller's event back; moving it is the point.
+    /// The entry as verified, if it is one the earlier audit covered, byte
+    /// for byte (its chain hash is the leaf at its index); otherwise the
+    /// entry back, to be verified.
+    // The error hands the caller's entry back; moving it is the point.
     #[allow(clippy::result_large_err)]
-    pub fn verified(
-        &self,
-        head: &EntryHead,
-        event: SignedEvent,
-    ) -> Result<VerifiedEvent, SignedEvent> {
-        let covered = usize::try_from(head.index.0)
+    pub fn verified(&self, entry: Entry) -> Result<VerifiedEntry, Entry> {
+        let Some(leaf) = usize::try_from(entry.index().0)
             .ok()
             .and_then(|i| self.leaves.get(i))
-            .is_some_and(|leaf| *leaf == head.chain);
-        if covered {
-            Ok(VerifiedEvent::verified_earlier(event))
-        } else {
-            Err(event)
+        else {
+            return Err(entry);
+        };
+        // The chain hash is computed here from the entry's own bytes, which
+        // hold its event's bytes: a match means this very event was verified.
+        let chain = entry.chain_hash();
+        if *leaf != chain {
+            return Err(entry);
         }
+        Ok(VerifiedEntry {
+            index: entry.index(),
+            prev: entry.prev(),
+            chain,
+            event: VerifiedEvent::verified_earlier(entry.into_event()),
+        })
     }
 }
 
@@ -102,44 +156,36 @@ impl Replay {
     /// Checks the next entry and takes it in.
     pub fn push(&mut self, entry: &Entry) -> Result<(), ReplayError> {
         let index = entry.index().0;
-        let ev = entry
+        let event = entry
             .event()
             .clone()
             .verify()
             .map_err(|error| ReplayError::Signature { index, error })?;
-        self.push_verified(entry, &ev)
+        self.push_verified(&VerifiedEntry {
+            index: entry.index(),
+            prev: entry.prev(),
+            chain: entry.chain_hash(),
+            event,
+        })
     }
 
-    /// Takes in the next entry whose event was verified elsewhere (on another
-    /// thread, say): `ev` must be the verification of `entry`'s event, which
-    /// a `VerifiedEvent` can only be the result of.
-    pub fn push_verified(&mut self, entry: &Entry, ev: &VerifiedEvent) -> Result<(), ReplayError> {
-        assert_eq!(
-            ev.id(),
-            entry.event().id(),
-            "invariant: the caller verified this entry's event"
-        );
-        self.push_head(&EntryHead::of(entry), ev)
-    }
-
-    /// As [`push_verified`](Self::push_verified), for a caller that kept
-    /// only the entry's head and moved its event into verification. `ev`
-    /// must be the verification of the event of the entry `head` describes.
-    pub fn push_head(&mut self, head: &EntryHead, ev: &VerifiedEvent) -> Result<(), ReplayError> {
-        let index = head.index.0;
+    /// Takes in the next entry, whose event was verified elsewhere (on
+    /// another thread, say).
+    pub fn push_verified(&mut self, entry: &VerifiedEntry) -> Result<(), ReplayError> {
+        let index = entry.index.0;
         if index != self.tree.size() {
             return Err(ReplayError::WrongIndex {
                 index,
                 position: self.tree.size(),
             });
         }
-        if head.prev != self.chain {
+        if entry.prev != self.chain {
             return Err(ReplayError::BrokenChain(index));
         }
         self.state
-            .accept(ev)
+            .accept(&entry.event)
             .map_err(|error| ReplayError::Rule { index, error })?;
-        self.chain = head.chain;
+        self.chain = entry.chain;
         self.tree.push(self.chain);
         Ok(())
     }
@@ -227,5 +273,52 @@ mod tests {
             r.push(&again),
             Err(ReplayError::Rule { index: 1, .. })
         ));
+    }
+
+    #[test]
+    fn an_earlier_audit_vouches_only_for_the_entries_it_covered_byte_for_byte() {
+        let log = entries();
+        let leaves: Vec<Hash> = log[..10].iter().map(Entry::chain_hash).collect();
+        let mut tree = MemoryTree::new();
+        for l in &leaves {
+            tree.push(*l);
+        }
+        assert!(EarlierAudit::confirm(leaves.clone(), Hash([7; 32])).is_none());
+        let earlier = EarlierAudit::confirm(leaves, tree.root()).unwrap();
+        assert_eq!(earlier.size(), 10);
+
+        // The covered entries replay, each carrying its own place in the chain.
+        let mut r = Replay::new();
+        for e in &log[..10] {
+            let v = earlier.verified(e.clone()).unwrap();
+            assert_eq!(
+                (v.index(), v.prev(), v.chain_hash(), v.event().id()),
+                (e.index(), e.prev(), e.chain_hash(), e.event().id())
+            );
+            r.push_verified(&v).unwrap();
+        }
+        assert_eq!(r.root(), tree.root());
+
+        // Entry 6 with a figure changed, in entry 6's place: it is handed
+        // back, and its signature then fails.
+        let text = String::from_utf8(log[6].bytes().to_vec()).unwrap();
+        let forged = text.replacen("\"registered\":600", "\"registered\":601", 1);
+        assert_ne!(forged, text);
+        let forged = Entry::decode(forged.as_bytes()).unwrap();
+        let back = earlier.verified(forged.clone()).unwrap_err();
+        assert_eq!(back, forged);
+        assert_eq!(
+            VerifiedEntry::verify(back, None),
+            Err(EventError::BadSignature)
+        );
+        // A genuine event at another covered index, or past the covered
+        // prefix, is not vouched for either.
+        let moved = Entry::new(LogIndex(3), log[2].chain_hash(), log[6].event().clone());
+        assert!(earlier.verified(moved).is_err());
+        assert!(earlier.verified(log[10].clone()).is_err());
+        // Verified the ordinary way, entry 10 continues the replay.
+        r.push_verified(&VerifiedEntry::verify(log[10].clone(), None).unwrap())
+            .unwrap();
+        assert_eq!(r.size(), 11);
     }
 }
