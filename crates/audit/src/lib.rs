@@ -13,7 +13,8 @@
 //! root is the root of the first `size` entries, which also makes every
 //! checkpoint consistent with every later one (they are all roots of the one
 //! tree rebuilt here). For each "results certified" event: the projection hash
-//! of the log at the size it names, by replay.
+//! of the log at the size it names, by replay (one more pass over the log for
+//! all the claims about earlier sizes together).
 //!
 //! Signatures are checked on both cores: a chunk of entries is decoded and
 //! verified in two halves in parallel, then taken in order by one thread.
@@ -26,7 +27,7 @@
 pub mod bundle;
 pub mod witness;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use tallylog_core::checkpoint::{LogVerifier, VerifiedCheckpoint};
@@ -437,11 +438,15 @@ impl Auditor {
     }
 
     /// Finishes the audit. `expected` is the size the source said the log
-    /// has (a bundle's header), if it said.
+    /// has (a bundle's header), if it said. `refold` computes the projection
+    /// hashes of the log's first entries at each of the sizes given (for
+    /// certifications about earlier sizes, which the fold cannot check as it
+    /// goes); it is called once, with every such size, and only if there are
+    /// any.
     pub fn finish(
         mut self,
         expected: Option<u64>,
-        refold: impl FnOnce(u64) -> Option<Digest>,
+        refold: impl FnOnce(&BTreeSet<u64>) -> BTreeMap<u64, Digest>,
     ) -> Report {
         let size = self.replay.size();
         if self.failure.is_none() {
@@ -470,15 +475,26 @@ impl Auditor {
             }
         }
         // Certifications: the fold confirmed claims about the log up to
-        // themselves; others need the projection at an earlier size.
+        // themselves; others need the projection at an earlier size, all
+        // computed in one more pass.
+        let certified = self.fold.certifications();
+        let earlier: BTreeSet<u64> = certified
+            .iter()
+            .zip(&self.claims)
+            .filter(|(c, _)| c.confirmed.is_none())
+            .map(|(_, &(_, log_size, _))| log_size)
+            .collect();
+        let refolded = if earlier.is_empty() {
+            BTreeMap::new()
+        } else {
+            refold(&earlier)
+        };
         let mut certifications = Vec::new();
-        let mut refold = Some(refold);
-        for (c, &(index, log_size, claimed)) in self.fold.certifications().iter().zip(&self.claims)
-        {
+        for (c, &(index, log_size, claimed)) in certified.iter().zip(&self.claims) {
             let replayed = match c.confirmed {
                 Some(true) => Some(claimed),
                 Some(false) => None,
-                None => refold.take().and_then(|f| f(log_size)),
+                None => refolded.get(&log_size).copied(),
             };
             if self.failure.is_none() && replayed != Some(claimed) {
                 self.failure = Some(Failure::at(
@@ -512,20 +528,38 @@ impl Auditor {
     }
 }
 
-/// The projection hash of the first `size` entries of `lines`, for a
-/// certification about an earlier size (entries were verified already).
-pub fn projection_at(lines: impl Iterator<Item = Vec<u8>>, size: u64) -> Option<Digest> {
+/// The projection hashes of the first `sizes` entries of `lines`, for
+/// certifications about earlier sizes (the entries were verified already),
+/// in one pass. A size the entries do not reach is left out.
+pub fn projections_at(
+    lines: impl Iterator<Item = Vec<u8>>,
+    sizes: &BTreeSet<u64>,
+) -> BTreeMap<u64, Digest> {
+    let mut out = BTreeMap::new();
+    let Some(&last) = sizes.last() else {
+        return out;
+    };
     let mut p = Projection::new();
-    for l in lines.take(size as usize) {
-        let e = Entry::decode(&l).ok()?;
-        p.apply(
+    if sizes.contains(&0) {
+        out.insert(0, projection_hash(&p));
+    }
+    for l in lines.take(usize::try_from(last).unwrap_or(usize::MAX)) {
+        let Ok(e) = Entry::decode(&l) else {
+            break;
+        };
+        let applied = p.apply(
             LogIndex(p.size()),
             e.event().id(),
             e.into_event().into_body(),
-        )
-        .ok()?;
+        );
+        if applied.is_err() {
+            break;
+        }
+        if sizes.contains(&p.size()) {
+            out.insert(p.size(), projection_hash(&p));
+        }
     }
-    (p.size() == size).then(|| projection_hash(&p))
+    out
 }
 
 mod hex_hash {
@@ -633,8 +667,10 @@ pub fn audit_bundle(
         producer.join().expect("invariant: reading does not panic")
     });
     read?;
-    let refold = |size: u64| -> Option<Digest> {
-        let (_, mut r) = open().ok()?;
+    let refold = |sizes: &BTreeSet<u64>| -> BTreeMap<u64, Digest> {
+        let Ok((_, mut r)) = open() else {
+            return BTreeMap::new();
+        };
         let lines = std::iter::from_fn(move || loop {
             match r.next_item() {
                 Ok(Some(bundle::Item::Entry(e))) => return Some(e),
@@ -642,7 +678,7 @@ pub fn audit_bundle(
                 _ => return None,
             }
         });
-        projection_at(lines, size)
+        projections_at(lines, sizes)
     };
     let mut report = a.finish(Some(header.size), refold);
     report.verified_before = earlier_size;

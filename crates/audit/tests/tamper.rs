@@ -349,3 +349,89 @@ fn a_second_audit_checks_only_the_new_signatures_and_still_catches_tampering() {
     assert_eq!(r.verified_before, 0);
     assert_names(&r, 1500, "bad signature inside the verified prefix");
 }
+
+#[test]
+fn two_certifications_of_earlier_sizes_are_both_replayed() {
+    use tallylog_core::event::Certified;
+    use tallylog_tally::{projection_hash, Projection};
+
+    let mut evs = sample::events();
+    let mut authority = sample::continue_after_sample(sample::AUTHORITY_KEY);
+    evs.extend(sample::more_results(&mut authority, 40));
+    let n = evs.len() as u64;
+    let hash_at = |evs: &[VerifiedEvent], size: u64| {
+        let mut p = Projection::new();
+        for (i, e) in evs[..size as usize].iter().enumerate() {
+            p.apply(LogIndex(i as u64), e.id(), e.body().clone())
+                .unwrap();
+        }
+        projection_hash(&p)
+    };
+    // Two claims, each about a size before its own entry.
+    let time = "2023-07-24T09:00:00Z".parse().unwrap();
+    let (first, second) = (n - 25, n);
+    for size in [first, second] {
+        let projection = hash_at(&evs, size);
+        let c = authority
+            .sign(
+                time,
+                Payload::Certified(Certified {
+                    log_size: size,
+                    projection,
+                }),
+            )
+            .unwrap();
+        evs.push(c);
+    }
+    let signed: Vec<SignedEvent> = evs.iter().map(|e| e.event().clone()).collect();
+    let es = entries(&signed);
+    let r = audit(&lines(&es), es.len() as u64, Options::default());
+    assert!(r.verified, "{:?}", r.failure);
+    assert_eq!(r.certifications.len(), 2);
+    for (c, size) in r.certifications.iter().zip([first, second]) {
+        assert_eq!(c.log_size, size);
+        assert_eq!(c.replayed, Some(c.claimed));
+        assert_eq!(c.replayed, Some(hash_at(&evs, size)));
+    }
+
+    // The second claim wrong (the first one's hash): caught, at its entry.
+    evs.pop();
+    let wrong = authority_after(&evs)
+        .sign(
+            time,
+            Payload::Certified(Certified {
+                log_size: second,
+                projection: hash_at(&evs, first),
+            }),
+        )
+        .unwrap();
+    evs.push(wrong);
+    let signed: Vec<SignedEvent> = evs.iter().map(|e| e.event().clone()).collect();
+    let es = entries(&signed);
+    let r = audit(&lines(&es), es.len() as u64, Options::default());
+    let f = r.failure.unwrap();
+    assert_eq!(
+        (f.index, f.code.as_str()),
+        (Some(n + 1), "certification_mismatch")
+    );
+    assert_eq!(
+        r.certifications[0].replayed,
+        Some(r.certifications[0].claimed)
+    );
+    assert_eq!(r.certifications[1].replayed, Some(hash_at(&evs, second)));
+}
+
+/// The authority's publisher positioned after its last event in `evs`.
+fn authority_after(evs: &[VerifiedEvent]) -> Publisher {
+    let key = test_key(sample::AUTHORITY_KEY);
+    let author: tallylog_core::types::PublicKey = key.verifying_key().into();
+    let last = evs.iter().rfind(|e| e.body().author == author).unwrap();
+    Publisher::resume(
+        key,
+        sample::ELECTION.parse().unwrap(),
+        ChainState {
+            seq: last.body().seq.0,
+            last: Some(last.id()),
+        },
+    )
+}
