@@ -12,9 +12,11 @@
 //! (the key and origin the root-signed election definition names) and that its
 //! root is the root of the first `size` entries, which also makes every
 //! checkpoint consistent with every later one (they are all roots of the one
-//! tree rebuilt here). For each "results certified" event: the projection hash
-//! of the log at the size it names, by replay (one more pass over the log for
-//! all the claims about earlier sizes together).
+//! tree rebuilt here). Every entry must be covered by a checkpoint: entries
+//! after the last one are no part of any tree the log key signed. For each
+//! "results certified" event: the projection hash of the log at the size it
+//! names, by replay (one more pass over the log for all the claims about
+//! earlier sizes together).
 //!
 //! Signatures are checked on both cores: a chunk of entries is decoded and
 //! verified in two halves in parallel, then taken in order by one thread.
@@ -64,8 +66,8 @@ pub struct Failure {
     pub index: Option<u64>,
     /// A stable code: `bad_entry`, `wrong_index`, `broken_chain`,
     /// `bad_signature`, `rule:<reason>`, `not_root`, `bad_checkpoint`,
-    /// `checkpoint_mismatch`, `truncated`, `certification_mismatch`, `fork`,
-    /// `rollback`.
+    /// `checkpoint_mismatch`, `truncated`, `unanchored`,
+    /// `certification_mismatch`, `fork`, `rollback`.
     pub code: String,
     pub what: String,
     /// When the fault can be narrowed only to a stretch of entries (a broken
@@ -472,6 +474,20 @@ impl Auditor {
                     ),
                     range: None,
                 });
+            } else if let Some(from) = self.unanchored() {
+                self.failure = Some(
+                    Failure::at(
+                        from,
+                        "unanchored",
+                        format!(
+                            "entries {from} to {} are covered by no signed checkpoint: the log key \
+                             never committed to them, so they prove nothing (export the log again \
+                             once the ledger has signed a checkpoint of all {size} entries)",
+                            size - 1
+                        ),
+                    )
+                    .within(from, size - 1),
+                );
             }
         }
         // Certifications: the fold confirmed claims about the log up to
@@ -525,6 +541,13 @@ impl Auditor {
             projection: projection_hash(&self.fold),
             verified_before: 0,
         }
+    }
+
+    /// The first entry no verified checkpoint covers, if any.
+    fn unanchored(&self) -> Option<u64> {
+        let size = self.replay.size();
+        let anchored = self.latest.map_or(0, |k| k.size);
+        (anchored < size).then_some(anchored)
     }
 }
 

@@ -350,6 +350,50 @@ fn a_second_audit_checks_only_the_new_signatures_and_still_catches_tampering() {
     assert_names(&r, 1500, "bad signature inside the verified prefix");
 }
 
+fn is_checkpoint(line: &[u8]) -> bool {
+    line.starts_with(b"{\"checkpoint\":")
+}
+
+#[test]
+fn entries_after_the_last_checkpoint_are_unanchored() {
+    let evs: Vec<SignedEvent> = events().into_iter().map(|e| e.into_event()).collect();
+    let es = entries(&evs);
+    let n = es.len() as u64;
+    let base = lines(&es);
+
+    // The last checkpoint dropped: the entries after the one before it are
+    // in no tree the log key signed.
+    let mut t = base.clone();
+    assert!(is_checkpoint(&t.pop().unwrap()));
+    let at = t.iter().rposition(|l| is_checkpoint(l)).unwrap();
+    let anchored = t[..at].iter().filter(|l| !is_checkpoint(l)).count() as u64;
+    assert!(anchored < n);
+    let r = audit(&t, n, Options::default());
+    assert!(!r.verified, "trailing entries passed");
+    assert_eq!(r.checkpoints, anchored.div_ceil(BATCH as u64));
+    let f = r.failure.unwrap();
+    assert_eq!((f.index, f.code.as_str()), (Some(anchored), "unanchored"));
+    assert_eq!(f.range, Some((anchored, n - 1)));
+    assert!(f.what.contains(&format!("entries {anchored} to {}", n - 1)));
+
+    // No checkpoint at all: from the first entry.
+    let bare: Vec<Vec<u8>> = base.iter().filter(|l| !is_checkpoint(l)).cloned().collect();
+    let r = audit(&bare, n, Options::default());
+    let f = r.failure.unwrap();
+    assert_eq!((f.index, f.code.as_str()), (Some(0), "unanchored"));
+
+    // Checkpoints only at some sizes are enough when the last covers all.
+    let sparse: Vec<Vec<u8>> = base
+        .iter()
+        .enumerate()
+        .filter(|(k, l)| !is_checkpoint(l) || *k == base.len() - 1)
+        .map(|(_, l)| l.clone())
+        .collect();
+    let r = audit(&sparse, n, Options::default());
+    assert!(r.verified, "{:?}", r.failure);
+    assert_eq!(r.checkpoints, 1);
+}
+
 #[test]
 fn two_certifications_of_earlier_sizes_are_both_replayed() {
     use tallylog_core::event::Certified;
