@@ -18,6 +18,10 @@
 //! names, by replay (one more pass over the log for all the claims about
 //! earlier sizes together).
 //!
+//! What a source says about the log without signing it (a bundle's header)
+//! is checked against what is signed: the header's election and origin must
+//! be those of the election definition, which names the log key.
+//!
 //! Signatures are checked on both cores: a chunk of entries is decoded and
 //! verified in two halves in parallel, then taken in order by one thread.
 //! Batch verification is not used: its acceptance set differs from
@@ -37,7 +41,7 @@ use tallylog_core::entry::Entry;
 use tallylog_core::event::Payload;
 use tallylog_core::merkle::Hash;
 use tallylog_core::replay::{EarlierAudit, Replay, ReplayError, VerifiedEntry};
-use tallylog_core::types::{to_hex, Digest, LogIndex, PublicKey};
+use tallylog_core::types::{to_hex, Digest, ElectionId, LogIndex, Origin, PublicKey};
 use tallylog_tally::{projection_hash, Projection};
 
 /// What the auditor may take as known.
@@ -65,8 +69,8 @@ pub struct Failure {
     /// The entry at fault, when one is.
     pub index: Option<u64>,
     /// A stable code: `bad_entry`, `wrong_index`, `broken_chain`,
-    /// `bad_signature`, `rule:<reason>`, `not_root`, `bad_checkpoint`,
-    /// `checkpoint_mismatch`, `truncated`, `unanchored`,
+    /// `bad_signature`, `rule:<reason>`, `not_root`, `header_mismatch`,
+    /// `bad_checkpoint`, `checkpoint_mismatch`, `truncated`, `unanchored`,
     /// `certification_mismatch`, `fork`, `rollback`.
     pub code: String,
     pub what: String,
@@ -121,6 +125,10 @@ pub struct Report {
     /// Entries an earlier audit had verified (same bytes, same root), whose
     /// signatures were not checked again.
     pub verified_before: u64,
+    /// The election and the log's origin as the log's first entry, the
+    /// election definition, names them (what a monitor keys its state by).
+    pub election: Option<ElectionId>,
+    pub origin: Option<Origin>,
 }
 
 /// Entries taken in per chunk: large enough to keep both cores busy, small
@@ -230,6 +238,10 @@ pub struct Auditor {
     heads: HashMap<PublicKey, u64>,
     /// Sizes certified with a hash, as `(index, size, claimed)`.
     claims: Vec<(u64, u64, Digest)>,
+    /// The election and origin the source claims (a bundle's header).
+    claimed: Option<(ElectionId, Origin)>,
+    /// The election and origin the election definition names.
+    identity: Option<(ElectionId, Origin)>,
     failure: Option<Failure>,
 }
 
@@ -246,8 +258,20 @@ impl Auditor {
             pending: BTreeMap::new(),
             claims: Vec::new(),
             heads: HashMap::new(),
+            claimed: None,
+            identity: None,
             failure: None,
         }
+    }
+
+    /// The election and log origin the source of the entries says they are
+    /// (a bundle's header, which nothing signs). The election definition
+    /// must name the same, or the audit fails with `header_mismatch`: a
+    /// monitor looks up what it verified before by this origin, and a
+    /// header naming another log must not let a fork or rollback of this
+    /// one pass as a log never seen.
+    pub fn expect_identity(&mut self, election: ElectionId, origin: Origin) {
+        self.claimed = Some((election, origin));
     }
 
     /// Entries checked so far.
@@ -338,6 +362,22 @@ impl Auditor {
             })?;
         if index == 0 {
             if let Payload::Election(def) = &ev.body().payload {
+                let election = &ev.body().election;
+                if let Some((e, o)) = &self.claimed {
+                    if e != election || o != &def.log.origin {
+                        return Err(Failure::at(
+                            0,
+                            "header_mismatch",
+                            format!(
+                                "the source says this is election {e}, log {o}, but the election \
+                                 definition names election {election}, log {}: the header does \
+                                 not describe these entries",
+                                def.log.origin
+                            ),
+                        ));
+                    }
+                }
+                self.identity = Some((election.clone(), def.log.origin.clone()));
                 self.log = LogVerifier::new(def.log.origin.as_str(), def.log.key).ok();
             }
         }
@@ -530,6 +570,7 @@ impl Auditor {
                 replayed,
             });
         }
+        let (election, origin) = self.identity.unzip();
         Report {
             verified: self.failure.is_none(),
             failure: self.failure,
@@ -540,6 +581,8 @@ impl Auditor {
             certifications,
             projection: projection_hash(&self.fold),
             verified_before: 0,
+            election,
+            origin,
         }
     }
 
@@ -634,6 +677,7 @@ pub fn audit_bundle(
     let earlier_size = earlier.as_ref().map_or(0, EarlierAudit::size);
     let (header, mut reader) = open()?;
     let mut a = Auditor::new(opts);
+    a.expect_identity(header.election.clone(), header.origin.clone());
     // Two stages that overlap: this thread takes chunks in order (rules,
     // tree, fold) while a second reads the bundle and decodes and verifies
     // the next chunk (on two threads of its own).

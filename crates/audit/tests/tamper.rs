@@ -62,17 +62,24 @@ fn lines(entries: &[Entry]) -> Vec<Vec<u8>> {
     out
 }
 
-fn audit(lines: &[Vec<u8>], size: u64, opts: Options) -> Report {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bundle.jsonl");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    let header = Header {
+fn header(size: u64) -> Header {
+    Header {
         bundle: FORMAT.to_owned(),
         election: sample::ELECTION.parse().unwrap(),
         origin: sample::ORIGIN.parse().unwrap(),
         size,
-    };
-    let mut w = Writer::new(&mut f, &header).unwrap();
+    }
+}
+
+fn audit(lines: &[Vec<u8>], size: u64, opts: Options) -> Report {
+    audit_as(lines, &header(size), opts)
+}
+
+fn audit_as(lines: &[Vec<u8>], header: &Header, opts: Options) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bundle.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut w = Writer::new(&mut f, header).unwrap();
     for l in lines {
         // Written raw: a tampered line may not even be JSON any more.
         w.entry(l).unwrap();
@@ -109,6 +116,8 @@ fn the_untouched_log_audits_clean() {
     assert!(r.verified, "{:?}", r.failure);
     assert_eq!(r.entries, es.len() as u64);
     assert_eq!(r.checkpoints, es.len().div_ceil(BATCH) as u64);
+    assert_eq!(r.origin, Some(sample::ORIGIN.parse().unwrap()));
+    assert_eq!(r.election, Some(sample::ELECTION.parse().unwrap()));
     // With the right root key too; with a wrong one, entry 0 is named.
     let root = test_key(sample::ROOT_KEY).verifying_key().into();
     let r = audit(
@@ -348,6 +357,36 @@ fn a_second_audit_checks_only_the_new_signatures_and_still_catches_tampering() {
     let r = audit(&t, n, opts());
     assert_eq!(r.verified_before, 0);
     assert_names(&r, 1500, "bad signature inside the verified prefix");
+}
+
+#[test]
+fn a_header_naming_another_log_fails_the_audit() {
+    // The header is not signed: a monitor that looked up what it verified
+    // before by the header's origin could be shown this log as another one,
+    // and miss its fork or rollback. So the header must be the log's own.
+    let evs: Vec<SignedEvent> = events().into_iter().map(|e| e.into_event()).collect();
+    let es = entries(&evs);
+    let n = es.len() as u64;
+    let base = lines(&es);
+    let other_origin = Header {
+        origin: "tallylog.example/another-log".parse().unwrap(),
+        ..header(n)
+    };
+    let other_election = Header {
+        election: "another-2023".parse().unwrap(),
+        ..header(n)
+    };
+    for (h, says) in [
+        (other_origin, "log tallylog.example/another-log"),
+        (other_election, "election another-2023"),
+    ] {
+        let r = audit_as(&base, &h, Options::default());
+        assert!(!r.verified, "{says}: the audit passed");
+        let f = r.failure.unwrap();
+        assert_eq!((f.index, f.code.as_str()), (Some(0), "header_mismatch"));
+        assert!(f.what.contains(says), "{}", f.what);
+        assert!(f.what.contains(sample::ORIGIN), "{}", f.what);
+    }
 }
 
 fn is_checkpoint(line: &[u8]) -> bool {

@@ -119,10 +119,14 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// The monitor state file: the last verified checkpoint of each log, by origin.
+/// The monitor state file: the last verified checkpoint of each log, by the
+/// origin its election definition names.
 type MonitorState = BTreeMap<String, Known>;
 
-fn origin_of(bundle: &Path) -> Result<String> {
+/// The origin a bundle's header claims. Nothing signs the header: the
+/// auditor fails the audit unless the election definition names the same
+/// origin, so what is looked up by it is what is then stored by it.
+fn claimed_origin(bundle: &Path) -> Result<String> {
     let f = std::fs::File::open(bundle).with_context(|| format!("opening {}", bundle.display()))?;
     let (h, _) = tallylog_audit::bundle::Reader::open(std::io::BufReader::new(f))
         .with_context(|| format!("reading {}", bundle.display()))?;
@@ -305,7 +309,7 @@ fn fetch_bundle(url: &str, election: &tallylog_core::types::ElectionId, out: &Pa
 
 fn audit_file(a: &AuditArgs, bundle: &Path) -> Result<Outcome> {
     let bundle = bundle.to_owned();
-    let origin = origin_of(&bundle)?;
+    let origin = claimed_origin(&bundle)?;
     let mut state: MonitorState = match &a.state {
         Some(p) if p.exists() => {
             serde_json::from_slice(&crate::files::read_limited(p, 1 << 20)?)
@@ -352,8 +356,12 @@ fn audit_file(a: &AuditArgs, bundle: &Path) -> Result<Outcome> {
                     report.verified_before
                 )?;
             }
-            if let (Some(p), Some(latest)) = (&a.state, report.latest) {
-                state.insert(origin, latest);
+            // Keyed by the origin the verified election definition names
+            // (the header's claim was checked against it).
+            if let (Some(p), Some(latest), Some(verified)) =
+                (&a.state, report.latest, &report.origin)
+            {
+                state.insert(verified.to_string(), latest);
                 crate::files::replace(p, &serde_json::to_vec_pretty(&state)?)?;
             }
             Ok(Outcome::Ok)

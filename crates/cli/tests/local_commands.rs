@@ -179,3 +179,94 @@ fn an_equivocation_file_is_checked_by_anyone() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("not an equivocation"));
 }
+
+/// Writes `events` as an audit bundle whose header says `origin`, with a
+/// checkpoint of the whole log at the end.
+fn write_bundle(path: &Path, origin: &str, events: &[tallylog_core::event::SignedEvent]) {
+    use tallylog_audit::bundle::{Header, Writer, FORMAT};
+    use tallylog_core::entry::{Entry, GENESIS_PREV};
+    use tallylog_core::merkle::MemoryTree;
+    use tallylog_core::types::LogIndex;
+    let header = Header {
+        bundle: FORMAT.to_owned(),
+        election: tallylog_core::sample::ELECTION.parse().unwrap(),
+        origin: origin.parse().unwrap(),
+        size: events.len() as u64,
+    };
+    let mut w = Writer::new(std::fs::File::create(path).unwrap(), &header).unwrap();
+    let mut prev = GENESIS_PREV;
+    let mut tree = MemoryTree::new();
+    for (i, ev) in events.iter().enumerate() {
+        let e = Entry::new(LogIndex(i as u64), prev, ev.clone());
+        prev = e.chain_hash();
+        tree.push(prev);
+        w.entry(e.bytes()).unwrap();
+    }
+    w.checkpoint(&tallylog_core::sample::log_signer().sign(tree.size(), tree.root()))
+        .unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn the_monitor_state_is_kept_by_the_origin_the_log_itself_names() {
+    use tallylog_core::sample;
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<_> = sample::events()
+        .into_iter()
+        .map(|e| e.into_event())
+        .collect();
+    let n = events.len();
+    let state = dir.path().join("monitor.json");
+    let audit = |bundle: &Path| {
+        tallylog(
+            &[
+                "audit",
+                bundle.to_str().unwrap(),
+                "--state",
+                state.to_str().unwrap(),
+                "--quiet",
+            ],
+            None,
+        )
+    };
+    let keys = || -> Vec<String> {
+        let s: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+        s.keys().cloned().collect()
+    };
+
+    let whole = dir.path().join("whole.jsonl");
+    write_bundle(&whole, sample::ORIGIN, &events);
+    let out = audit(&whole);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(keys(), [sample::ORIGIN]);
+    let before = std::fs::read(&state).unwrap();
+
+    // The log rolled back by one entry is caught...
+    let shorter = dir.path().join("shorter.jsonl");
+    write_bundle(&shorter, sample::ORIGIN, &events[..n - 1]);
+    let out = audit(&shorter);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("[rollback]"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // ...and a header naming another log does not make it a stranger: the
+    // header must be the log's own, and the state is left as it was.
+    let disguised = dir.path().join("disguised.jsonl");
+    write_bundle(
+        &disguised,
+        "tallylog.example/not-seen-before",
+        &events[..n - 1],
+    );
+    let out = audit(&disguised);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("FAILED: entry 0") && said.contains("[header_mismatch]"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+}
