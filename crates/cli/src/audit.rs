@@ -40,7 +40,9 @@ pub struct AuditArgs {
     #[arg(long, env = "TALLYLOG_ELECTION")]
     election: Option<tallylog_core::types::ElectionId>,
     /// Check an equivocation file (from a witness) instead: exit 0 if it
-    /// proves the log signed two conflicting checkpoints, 1 if it does not.
+    /// proves the log signed two conflicting checkpoints, 1 if it does not
+    /// (including when it shows only that the log did not prove one
+    /// checkpoint extends the other).
     #[arg(long, conflicts_with = "bundle")]
     equivocation: Option<PathBuf>,
     /// The election's root key: the log's first entry must be signed by it.
@@ -215,10 +217,14 @@ fn equivocation(path: &Path) -> Result<Outcome> {
         }
         Ok(tallylog_core::cosign::EquivocationFinding::Unproven { old, new }) => {
             println!(
-                "the log {} signed checkpoints of sizes {old} and {new}, and its own consistency proof                  does not link them: it has not shown that the larger extends the smaller",
+                "NOT PROVEN: the log {} signed checkpoints of sizes {old} and {new}, and the \
+                 consistency proof in the file does not link them; that shows the log has not \
+                 proven the larger extends the smaller, not that it signed two histories (ask the \
+                 log for a consistency proof between them, or find a checkpoint of the same size \
+                 with another root)",
                 e.origin
             );
-            Ok(Outcome::Ok)
+            Ok(Outcome::CheckFailed)
         }
         Err(why) => {
             println!("not an equivocation: {why}");

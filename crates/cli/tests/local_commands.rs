@@ -180,6 +180,35 @@ fn an_equivocation_file_is_checked_by_anyone() {
     assert!(text(&out.stdout).contains("not an equivocation"));
 }
 
+#[test]
+fn an_unproven_equivocation_is_not_a_proof() {
+    use tallylog_core::merkle::record_hash;
+    use tallylog_core::sample;
+    let dir = tempfile::tempdir().unwrap();
+    let log = sample::log_signer();
+    // Two sizes, and no consistency proof linking them: the log failed to
+    // show the larger extends the smaller, which is not proof of a fork.
+    let e = serde_json::json!({
+        "origin": sample::ORIGIN,
+        "log_key": log.public_key(),
+        "a": String::from_utf8(log.sign(28, record_hash(b"one history"))).unwrap(),
+        "b": String::from_utf8(log.sign(30, record_hash(b"a longer one"))).unwrap(),
+    });
+    let file = dir.path().join("equivocation.json");
+    std::fs::write(&file, serde_json::to_vec(&e).unwrap()).unwrap();
+    let out = tallylog(&["audit", "--equivocation", file.to_str().unwrap()], None);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.starts_with("NOT PROVEN: the log tallylog.example/sample-2023"),
+        "{said}"
+    );
+    assert!(said.contains("sizes 28 and 30"), "{said}");
+    // One line, its words separated by single spaces.
+    assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+    assert!(!said.contains("  "), "{said}");
+}
+
 /// Writes `events` as an audit bundle whose header says `origin`, with a
 /// checkpoint of the whole log at the end.
 fn write_bundle(path: &Path, origin: &str, events: &[tallylog_core::event::SignedEvent]) {
