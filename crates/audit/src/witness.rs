@@ -5,6 +5,11 @@
 //! the witnesses and another to anyone else without signing both, and the
 //! witness keeps the proof.
 //!
+//! The witness writes down the checkpoint it is about to cosign, durably,
+//! before the cosignature leaves it: a witness that crashed after sending
+//! but before saving would wake up remembering an older checkpoint, and
+//! could then cosign a fork of the one it had vouched for.
+//!
 //! On two checkpoints of one size with different roots, or a larger one the
 //! log cannot prove extends the last one cosigned, the witness writes an
 //! equivocation file (`tallylog audit --equivocation FILE` checks it) and
@@ -82,6 +87,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Witn
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io("reading the witness state")(e)),
     };
+    // The size of the last cosignature the ledger said it kept. Until it
+    // does (a refusal, a lost reply, a restart between saving and sending),
+    // the witness sends its cosignature of the same checkpoint again.
+    let mut acked: Option<u64> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -113,13 +122,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Witn
                 if cp.root() != old.root() {
                     return Err(equivocation(&config, old, &cp, Vec::new())?);
                 }
-                continue;
+                if acked == Some(cp.size()) {
+                    continue;
+                }
+            } else {
+                let proof = consistency(&client, &names, old.size(), cp.size()).await;
+                let Some(proof) = proof else { continue };
+                if check_consistency(&proof, cp.size(), cp.root(), old.size(), old.root()).is_err()
+                {
+                    return Err(equivocation(&config, old, &cp, proof)?);
+                }
             }
-            let proof = consistency(&client, &names, old.size(), cp.size()).await;
-            let Some(proof) = proof else { continue };
-            if check_consistency(&proof, cp.size(), cp.root(), old.size(), old.root()).is_err() {
-                return Err(equivocation(&config, old, &cp, proof)?);
-            }
+        }
+        // Remembered before the cosignature is sent, whether or not the
+        // ledger then keeps the line: what the witness vouches for is the
+        // checkpoint, and it must never cosign a history that does not
+        // extend it, even after a crash.
+        if last.as_ref().is_none_or(|old| old.size() != cp.size()) {
+            let state = State {
+                size: cp.size(),
+                note: String::from_utf8_lossy(cp.note()).into_owned(),
+            };
+            save_state(&config.state, &state)?;
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -137,29 +161,36 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Witn
             )
             .await
         {
-            Ok(r) if &r.payload[..] == b"ok" => {}
+            Ok(r) if &r.payload[..] == b"ok" => acked = Some(cp.size()),
             Ok(r) => {
                 tracing::warn!(reply = %String::from_utf8_lossy(&r.payload), "the ledger refused the cosignature")
             }
             Err(e) => tracing::warn!(error = %e, "sending the cosignature failed"),
         }
-        // Remember it whether or not the ledger kept the line: what the
-        // witness vouches for is the checkpoint, and it must never cosign a
-        // history that does not extend it.
-        let state = State {
-            size: cp.size(),
-            note: String::from_utf8_lossy(cp.note()).into_owned(),
-        };
-        let tmp = config.state.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec(&state).expect("invariant: JSON"))
-            .map_err(io("writing the witness state"))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(io("syncing the witness state"))?;
-        std::fs::rename(&tmp, &config.state).map_err(io("writing the witness state"))?;
         tracing::info!(size = cp.size(), "cosigned");
         last = Some(cp);
     }
+}
+
+/// Writes the state so that it survives a crash or power cut whole: a
+/// temporary file, synced, renamed over the old one, and the directory
+/// synced so that the rename itself is on disk.
+fn save_state(path: &std::path::Path, state: &State) -> Result<(), WitnessError> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io("creating the witness state"))?;
+    f.write_all(&serde_json::to_vec(state).expect("invariant: JSON"))
+        .map_err(io("writing the witness state"))?;
+    f.sync_all().map_err(io("syncing the witness state"))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io("replacing the witness state"))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("syncing the witness state's directory"))
 }
 
 async fn consistency(

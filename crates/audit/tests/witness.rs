@@ -151,3 +151,64 @@ async fn two_witnesses_cosign_a_live_ledger_and_a_fork_is_proven() {
         Ok(EquivocationFinding::SameSizeDifferentRoots { size: cp.size() })
     );
 }
+
+/// A witness that crashed after its cosignature left but before it saved
+/// what it cosigned would wake up remembering an older checkpoint, free to
+/// cosign a fork of the one it vouched for. So by the time a ledger sees a
+/// cosignature, the witness's state already holds that checkpoint; and a
+/// cosignature the ledger did not keep is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_witness_saves_what_it_cosigns_before_sending_the_cosignature() {
+    use futures::StreamExt;
+    let server = LocalServer::start(None).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = witness_config(server.url(), 1, dir.path());
+    let state = config.state.clone();
+
+    // A ledger with one checkpoint: it serves it, and this test answers the
+    // cosignatures itself, looking at the witness's state as each arrives.
+    let note = sample::log_signer().sign(5, record_hash(b"five entries"));
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut checkpoints = client.subscribe(names().checkpoint()).await.unwrap();
+    let mut cosigns = client.subscribe(names().cosign()).await.unwrap();
+    client.flush().await.unwrap();
+    let serve = {
+        let (client, note) = (client.clone(), note.clone());
+        tokio::spawn(async move {
+            while let Some(m) = checkpoints.next().await {
+                if let Some(r) = m.reply {
+                    client.publish(r, note.clone().into()).await.unwrap();
+                }
+            }
+        })
+    };
+    let stop = CancellationToken::new();
+    let w = tokio::spawn(witness::run(config, stop.clone()));
+
+    // The first cosignature is refused, the second kept; each time, the
+    // witness has already saved the checkpoint it cosigns.
+    let text = tallylog_core::cosign::note_text(&note).unwrap();
+    for answer in ["error: not now", "ok"] {
+        let m = tokio::time::timeout(Duration::from_secs(30), cosigns.next())
+            .await
+            .expect("the witness sends a cosignature")
+            .unwrap();
+        let saved = std::fs::read(&state).ok();
+        client
+            .publish(m.reply.clone().unwrap(), answer.into())
+            .await
+            .unwrap();
+        let req: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(req["size"], 5);
+        let line = req["line"].as_str().unwrap();
+        assert!(witness_key(1).check(text, line.as_bytes()).is_some());
+        let saved = saved.expect("the state was saved before the cosignature was sent");
+        let saved: serde_json::Value = serde_json::from_slice(&saved).unwrap();
+        assert_eq!(saved["size"], 5);
+        assert_eq!(saved["note"].as_str().unwrap().as_bytes(), &note[..]);
+    }
+    stop.cancel();
+    w.await.unwrap().unwrap();
+    serve.abort();
+    assert!(!state.with_extension("tmp").exists());
+}
