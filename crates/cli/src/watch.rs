@@ -19,7 +19,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tallylog_core::checkpoint::LogVerifier;
 use tallylog_core::entry::Entry;
-use tallylog_core::event::Payload;
+use tallylog_core::event::{Kind, Payload};
 use tallylog_core::receipt::{Receipt, Reply};
 use tallylog_core::types::{ElectionId, Origin, PublicKey, RegionCode};
 use tallylog_nats::{Backoff, Names};
@@ -49,8 +49,9 @@ pub struct Args {
     /// Print JSON lines instead of a table (always so with --out).
     #[arg(long)]
     json: bool,
-    /// Start at this index (without --out; default: the beginning).
-    #[arg(long, default_value_t = 0)]
+    /// Start at this index (without --out, which resumes after its own last
+    /// line; default: the beginning).
+    #[arg(long, default_value_t = 0, conflicts_with = "out")]
     from: u64,
     /// The log's key and origin; by default the ones the election definition
     /// (entry 0) names, checked against --root-key if given.
@@ -125,6 +126,14 @@ pub fn run(a: Args) -> Result<Outcome> {
 }
 
 async fn watch(a: Args) -> Result<Outcome> {
+    if let Some(k) = &a.kind {
+        if !Kind::ALL.iter().any(|c| c.as_str() == k) {
+            bail!(
+                "unknown --kind {k:?}; kinds are {}",
+                Kind::ALL.map(|k| k.as_str()).join(", ")
+            );
+        }
+    }
     let mut next = match (&a.out, &a.state) {
         (Some(out), _) => resume_from(out)?,
         (None, Some(state)) => match std::fs::read_to_string(state) {
@@ -212,7 +221,22 @@ async fn watch(a: Args) -> Result<Outcome> {
                 entry.event().clone().verify().map_err(|e| {
                     anyhow::anyhow!("entry {index}: its event does not verify: {e}")
                 })?;
-            prove(&client, &names, &log, &entry).await?;
+            // The ledger may be restarting or busy: wait for the proof
+            // rather than give up the watch.
+            loop {
+                match prove(&client, &names, &log, &entry).await? {
+                    Proof::Verified => break,
+                    Proof::Unavailable(why) => {
+                        eprintln!(
+                            "entry {index}: cannot get its inclusion proof yet ({why}); retrying"
+                        );
+                        retry.wait(&stop).await;
+                        if stop.is_cancelled() {
+                            return Ok(Outcome::Ok);
+                        }
+                    }
+                }
+            }
             let line = render(&entry, &event, json);
             out.write_all(line.as_bytes())?;
             out.flush()?;
@@ -267,26 +291,51 @@ async fn ask(client: &async_nats::Client, subject: String, body: String) -> Resu
     Ok(r.payload.to_vec())
 }
 
+enum Proof {
+    Verified,
+    /// No answer from the ledger (not a failed check): try again.
+    Unavailable(String),
+}
+
 /// Proves the entry is in the log: its receipt's inclusion proof against a
-/// checkpoint signed by the log key.
+/// checkpoint signed by the log key, for exactly this entry (its index and
+/// its link to the entry before, not only its event).
 async fn prove(
     client: &async_nats::Client,
     names: &Names,
     log: &LogVerifier,
     entry: &Entry,
-) -> Result<()> {
+) -> Result<Proof> {
     let id = entry.event().id();
     let index = entry.index().0;
-    let reply = ask(client, names.receipt(), id.to_string()).await?;
+    let subject = names.receipt();
+    let reply = match tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(subject.clone(), id.to_string().into()),
+    )
+    .await
+    {
+        Ok(Ok(r)) => r.payload,
+        Ok(Err(e)) => return Ok(Proof::Unavailable(format!("asking on {subject}: {e}"))),
+        Err(_) => return Ok(Proof::Unavailable(format!("no answer on {subject}"))),
+    };
     match serde_json::from_slice::<Reply>(&reply).context("reading the ledger's receipt")? {
         Reply::Accepted {
             index: i, receipt, ..
         } if i == index => {
             let r = Receipt::decode(&receipt).context("reading the receipt")?;
+            if r.index != entry.index() || r.prev != entry.prev() {
+                bail!(
+                    "entry {index}: the receipt proves entry {} after {}, not this entry (after {})",
+                    r.index,
+                    hex::encode(r.prev.0),
+                    hex::encode(entry.prev().0)
+                );
+            }
             r.verify(entry.event(), log).map_err(|e| {
                 anyhow::anyhow!("entry {index}: its inclusion proof does not verify: {e}")
             })?;
-            Ok(())
+            Ok(Proof::Verified)
         }
         other => bail!("entry {index}: the ledger's receipt does not match it: {other:?}"),
     }

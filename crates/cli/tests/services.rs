@@ -68,6 +68,20 @@ fn workload(n: usize) -> Vec<SignedEvent> {
         .collect()
 }
 
+/// A plain HTTP/1.1 GET over a socket; the whole response as text.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    conn.read_to_string(&mut out).unwrap();
+    out
+}
+
 /// Everything an auditor would check of the store, from the bytes up.
 fn verify_store(data: &Path) -> Store {
     let store = Store::open(&data.join("ledger")).expect("the store opens after the crashes");
@@ -106,15 +120,33 @@ async fn up_then_submit_a_file_then_a_csv_export() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // `up` prints the NATS URL first.
-    let url = {
+    // `up` prints the NATS URL first, and the gateway's URL last.
+    // (The reader lives as long as `up`: its stdout stays open.)
+    let mut up_out = {
         use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(up.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        line.strip_prefix("nats: ").unwrap().trim().to_owned()
+        std::io::BufReader::new(up.stdout.take().unwrap()).lines()
     };
+    let (url, http) = {
+        let mut line = || up_out.next().unwrap().unwrap();
+        let url = line().strip_prefix("nats: ").unwrap().trim().to_owned();
+        let http = loop {
+            if let Some(h) = line().strip_prefix("gateway: http://") {
+                break h.trim().to_owned();
+            }
+        };
+        (url, http)
+    };
+    // Submit once the ledger is up (the gateway sees it answer).
+    let mut ready = false;
+    for _ in 0..600 {
+        let h = http_get(&http, "/healthz");
+        if h.contains("\"ledger\":true") {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(ready, "the ledger never came up");
 
     let events = dir.path().join("events.jsonl");
     std::fs::copy(
@@ -254,6 +286,16 @@ async fn up_then_submit_a_file_then_a_csv_export() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(live["size"], 30, "{live}");
+    // The gateway `up` runs serves the same projection over HTTP.
+    let status = http_get(&http, "/v1/status");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let body: serde_json::Value =
+        serde_json::from_str(status.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(body["size"], 30, "{body}");
+    assert_eq!(
+        body["answer"]["projection"], live["answer"]["projection"],
+        "one projection, whichever way it is asked"
+    );
     let table = tally(&["tallies", "--level", "province"]);
     // Province 01: ALPHA 250 + 262 (the recount); province 02: 200 + 150.
     let row = table.lines().find(|l| l.starts_with("01 ")).unwrap();
@@ -734,4 +776,26 @@ async fn a_watcher_killed_and_restarted_misses_and_repeats_nothing() {
         })
         .collect();
     assert_eq!(theirs, ours);
+}
+
+#[test]
+fn watch_refuses_an_unknown_kind_before_connecting() {
+    let out = Command::new(BIN)
+        .args([
+            "watch",
+            "--nats",
+            "nats://127.0.0.1:1",
+            "--election",
+            sample::ELECTION,
+            "--kind",
+            "results",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown --kind \"results\"") && err.contains("result, correction"),
+        "{err}"
+    );
 }
