@@ -25,9 +25,11 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::fmt;
+use std::ops::ControlFlow;
 use std::str::FromStr;
 
 use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tallylog_core::entry::{Entry, GENESIS_PREV};
 use tallylog_core::event::{
@@ -175,7 +177,7 @@ impl FromStr for Size {
 
 /// The numbers of an election: totals per level (spread unevenly over their
 /// parents), parties, seats and publishers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spec {
     pub provinces: u32,
     pub districts: u32,
@@ -265,6 +267,20 @@ pub fn generate(size: Size, seed: u64) -> Generated {
 /// in log order as soon as it is signed. What is held meanwhile grows with
 /// the stations (their codes and a plan of tens of bytes each), not the events.
 pub fn stream(size: Size, seed: u64, mut sink: impl FnMut(VerifiedEvent)) -> Participants {
+    try_stream(size, seed, |ev| {
+        sink(ev);
+        ControlFlow::Continue(())
+    })
+}
+
+/// As [`stream`], stopping soon after `sink` breaks (a full disk, a consumer
+/// gone): the events it was given are the first ones of the election, in
+/// order, and no more are signed after the current station.
+pub fn try_stream(
+    size: Size,
+    seed: u64,
+    mut sink: impl FnMut(VerifiedEvent) -> ControlFlow<()>,
+) -> Participants {
     let plan = Plan::new(size, seed);
     let participants = plan.participants();
     Run::new(&plan, &participants, &mut sink).run();
@@ -1361,7 +1377,9 @@ struct Run<'a> {
     root: Publisher,
     publishers: Vec<Publisher>,
     definition: ElectionDef,
-    sink: &'a mut dyn FnMut(VerifiedEvent),
+    sink: &'a mut dyn FnMut(VerifiedEvent) -> ControlFlow<()>,
+    /// The sink asked for no more events.
+    stopped: bool,
     queue: BinaryHeap<Reverse<(i64, u64, Action)>>,
     pushed: u64,
     /// Stations whose event ids are needed later.
@@ -1375,7 +1393,11 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(plan: &'a Plan, p: &Participants, sink: &'a mut dyn FnMut(VerifiedEvent)) -> Run<'a> {
+    fn new(
+        plan: &'a Plan,
+        p: &Participants,
+        sink: &'a mut dyn FnMut(VerifiedEvent) -> ControlFlow<()>,
+    ) -> Run<'a> {
         let publishers = p
             .keys
             .iter()
@@ -1399,6 +1421,7 @@ impl<'a> Run<'a> {
             publishers,
             definition: plan.definition(p),
             sink,
+            stopped: false,
             queue: BinaryHeap::new(),
             pushed: 0,
             watched,
@@ -1423,7 +1446,9 @@ impl<'a> Run<'a> {
             .sign(time, payload)
             .expect("invariant: simulated events are well formed and under the size limit");
         let id = ev.id();
-        (self.sink)(ev);
+        if !self.stopped && (self.sink)(ev).is_break() {
+            self.stopped = true;
+        }
         id
     }
 
@@ -1479,6 +1504,9 @@ impl<'a> Run<'a> {
         // published at or after its count, so by the time the sweep reaches a
         // moment everything due by then is in the queue.
         for i in 0..plan.spec.stations {
+            if self.stopped {
+                return;
+            }
             for source in 0..plan.sources() {
                 if plan.covers(i, source) {
                     self.push(
@@ -1497,6 +1525,9 @@ impl<'a> Run<'a> {
             }
         }
         while let Some(Reverse((t, _, a))) = self.queue.pop() {
+            if self.stopped {
+                return;
+            }
             self.act(t, a);
         }
     }

@@ -6,9 +6,15 @@
 //! - [`ingest`]: the end-to-end ingest stage (NATS, ledger, receipts).
 //! - [`election`]: simulated elections from tiny to Indonesia-sized, the same
 //!   bytes for the same size and seed, every event one the rules accept.
+//! - [`output`]: a simulated election written to a directory (`tallylog
+//!   simulate --out`): keys, who is who, events files, manifest, README.
+//! - [`live`]: a simulated election published to a running ledger at a fixed
+//!   rate (`tallylog simulate --live`), receipts checked, latency measured.
 #![forbid(unsafe_code)]
 
 pub mod bench;
 pub mod election;
 pub mod ingest;
+pub mod live;
+pub mod output;
 pub mod rebuild;

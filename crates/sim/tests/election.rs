@@ -425,3 +425,20 @@ fn the_largest_geographies_have_their_numbers_and_first_chunks_fit_in_events() {
         }
     }
 }
+
+#[test]
+fn a_stream_stops_when_its_sink_says_so_after_the_first_events() {
+    let mut got = Vec::new();
+    election::try_stream(Size::Tiny, 1, |ev| {
+        got.push(ev);
+        if got.len() == 10 {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    assert_eq!(got.len(), 10);
+    for (a, b) in got.iter().zip(&tiny().events) {
+        assert_eq!(a.bytes(), b.bytes());
+    }
+}
