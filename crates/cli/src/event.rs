@@ -1,14 +1,15 @@
-//! `tallylog event sign` and `tallylog event verify`: the publisher's and the
-//! sceptic's local tools. Nothing here talks to a server.
+//! `tallylog event sign`, `tallylog event certify` and `tallylog event
+//! verify`: the publisher's and the sceptic's local tools. Nothing here talks
+//! to a server: `certify` reads what `tallylog tally status --json` printed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use tallylog_core::event::{Draft, SignedEvent, MAX_EVENT_BYTES};
+use tallylog_core::event::{Certified, Draft, Payload, SignedEvent, MAX_EVENT_BYTES};
 use tallylog_core::keys;
 use tallylog_core::publisher::{ChainState, Publisher};
-use tallylog_core::types::{ElectionId, EventId, Timestamp};
+use tallylog_core::types::{Digest, ElectionId, EventId, Timestamp};
 
 use crate::Outcome;
 
@@ -18,6 +19,10 @@ pub enum Command {
     /// {"kind":"result","election":"...","time":"...","data":{...}}
     /// and prints the signed event as one line of canonical JSON.
     Sign(SignArgs),
+    /// Sign the authority's certification of the results: the log size and
+    /// projection hash from `tallylog tally status --json` (read from
+    /// --status FILE or standard input), as a `certified` event.
+    Certify(CertifyArgs),
     /// Verify signed events (one per line) from FILE, or standard input for -.
     /// Checks canonical encoding and the signature; exits 1 if any fails.
     Verify(VerifyArgs),
@@ -54,6 +59,30 @@ pub struct SignArgs {
 }
 
 #[derive(clap::Args)]
+pub struct CertifyArgs {
+    /// The authority's secret key file.
+    #[arg(long, env = "TALLYLOG_KEY")]
+    key: PathBuf,
+    /// The output of `tallylog tally status --json`, from a projector or a
+    /// log you folded yourself; standard input if absent or -.
+    #[arg(long)]
+    status: Option<PathBuf>,
+    /// The election id (default: the one the status names; if given, they
+    /// must agree).
+    #[arg(long, env = "TALLYLOG_ELECTION")]
+    election: Option<ElectionId>,
+    /// The claimed time, YYYY-MM-DDTHH:MM:SSZ (default now).
+    #[arg(long)]
+    time: Option<Timestamp>,
+    /// Where this key's chain position is kept (default: KEY.chain.json).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Append the signed event to this file instead of printing it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
 pub struct VerifyArgs {
     /// A file of signed events, one per line; - for standard input.
     file: PathBuf,
@@ -62,6 +91,7 @@ pub struct VerifyArgs {
 pub fn run(c: Command) -> Result<Outcome> {
     match c {
         Command::Sign(a) => sign(a),
+        Command::Certify(a) => certify(a),
         Command::Verify(a) => verify(&a.file),
     }
 }
@@ -75,9 +105,6 @@ fn now() -> Result<Timestamp> {
 }
 
 fn sign(a: SignArgs) -> Result<Outcome> {
-    let key_bytes = crate::files::read_limited(&a.key, 4096)?;
-    let key = keys::decode_secret(&key_bytes)
-        .with_context(|| format!("reading the key file {}", a.key.display()))?;
     let draft_path = a.data.clone().unwrap_or_else(|| PathBuf::from("-"));
     let draft_bytes = crate::files::read_limited(&draft_path, MAX_EVENT_BYTES as u64)?;
     let draft = Draft::parse(&draft_bytes)
@@ -95,50 +122,127 @@ fn sign(a: SignArgs) -> Result<Outcome> {
         Some(t) => t,
         None => now()?,
     };
-
-    let state_path = a
-        .state
-        .clone()
-        .unwrap_or_else(|| crate::files::chain_path(&a.key));
-    let mut chains = crate::files::ChainFile::load(&state_path)?;
     let chain = match a.seq {
-        Some(seq) if seq >= 1 => ChainState {
+        Some(seq) if seq >= 1 => Some(ChainState {
             seq: seq - 1,
             last: a.prev,
-        },
+        }),
         Some(_) => bail!("--seq starts at 1"),
-        None => chains.get(&election),
+        None => None,
     };
-    let mut publisher = Publisher::resume(key, election.clone(), chain);
-    let ev = publisher.sign(time, payload).context("signing the event")?;
+    let signer = Signer {
+        key: &a.key,
+        state: a.state.as_deref(),
+        out: a.out.as_deref(),
+    };
+    signer.sign(election, time, chain, payload)
+}
 
-    let mut line = ev.bytes().to_vec();
-    line.push(b'\n');
-    match &a.out {
-        Some(out) => {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(out)
-                .with_context(|| format!("opening {}", out.display()))?;
-            f.write_all(&line)
-                .and_then(|()| f.sync_all())
-                .with_context(|| format!("appending to {}", out.display()))?;
+/// Signs the certification that the projection of the log's first `size`
+/// entries has the hash the status names.
+fn certify(a: CertifyArgs) -> Result<Outcome> {
+    let path = a.status.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let bytes = crate::files::read_limited(&path, 1 << 20)?;
+    let not_status = || {
+        format!(
+            "{} is not the output of `tallylog tally status --json`",
+            path.display()
+        )
+    };
+    let status: serde_json::Value = serde_json::from_slice(&bytes).with_context(not_status)?;
+    let log_size = status["size"].as_u64().with_context(not_status)?;
+    let projection: Digest = status["answer"]["projection"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .with_context(not_status)?;
+    let named: Option<ElectionId> = status["answer"]["election"]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok());
+    let election = match (a.election.clone(), named) {
+        (Some(given), Some(named)) if given != named => {
+            bail!("the status is of election {named}, not {given}")
         }
-        None => std::io::stdout()
-            .write_all(&line)
-            .context("writing the event")?,
+        (Some(e), _) | (None, Some(e)) => e,
+        (None, None) => bail!("the status names no election (is the log empty?); give --election"),
+    };
+    let time = match a.time {
+        Some(t) => t,
+        None => now()?,
+    };
+    eprintln!("certifying the projection of the first {log_size} entries: {projection}");
+    let signer = Signer {
+        key: &a.key,
+        state: a.state.as_deref(),
+        out: a.out.as_deref(),
+    };
+    signer.sign(
+        election,
+        time,
+        None,
+        Payload::Certified(Certified {
+            log_size,
+            projection,
+        }),
+    )
+}
+
+/// A key, its chain state file, and where its signed events go.
+struct Signer<'a> {
+    key: &'a Path,
+    state: Option<&'a Path>,
+    out: Option<&'a Path>,
+}
+
+impl Signer<'_> {
+    /// Signs `payload` as the key's next event (or after `chain`, if given),
+    /// writes it out, and only then advances the chain state file.
+    fn sign(
+        &self,
+        election: ElectionId,
+        time: Timestamp,
+        chain: Option<ChainState>,
+        payload: Payload,
+    ) -> Result<Outcome> {
+        let key_bytes = crate::files::read_limited(self.key, 4096)?;
+        let key = keys::decode_secret(&key_bytes)
+            .with_context(|| format!("reading the key file {}", self.key.display()))?;
+        let state_path = self
+            .state
+            .map(Path::to_owned)
+            .unwrap_or_else(|| crate::files::chain_path(self.key));
+        let mut chains = crate::files::ChainFile::load(&state_path)?;
+        let chain = chain.unwrap_or_else(|| chains.get(&election));
+        let mut publisher = Publisher::resume(key, election.clone(), chain);
+        let ev = publisher.sign(time, payload).context("signing the event")?;
+
+        let mut line = ev.bytes().to_vec();
+        line.push(b'\n');
+        match self.out {
+            Some(out) => {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(out)
+                    .with_context(|| format!("opening {}", out.display()))?;
+                f.write_all(&line)
+                    .and_then(|()| f.sync_all())
+                    .with_context(|| format!("appending to {}", out.display()))?;
+            }
+            None => std::io::stdout()
+                .write_all(&line)
+                .context("writing the event")?,
+        }
+        // The state advances only once the event has been written out.
+        chains.advance(&election, publisher.chain().clone());
+        chains.save(&state_path)?;
+        eprintln!(
+            "signed {} event {} (seq {})",
+            ev.kind().as_str(),
+            ev.id(),
+            ev.body().seq.0
+        );
+        Ok(Outcome::Ok)
     }
-    // The state advances only once the event has been written out.
-    chains.advance(&election, publisher.chain().clone());
-    chains.save(&state_path)?;
-    eprintln!(
-        "signed {} event {} (seq {})",
-        ev.kind().as_str(),
-        ev.id(),
-        ev.body().seq.0
-    );
-    Ok(Outcome::Ok)
 }
 
 fn verify(path: &Path) -> Result<Outcome> {
