@@ -474,7 +474,9 @@ async fn answer(app: Arc<App>, q: Value) -> Response {
 }
 
 /// `GET /healthz`: 200 while the gateway follows a log consistent with the
-/// ledger's checkpoints, 503 once it has seen otherwise.
+/// ledger's checkpoints, 503 once it has seen otherwise. `ledger` says
+/// whether the ledger answered the gateway's last request (so submissions
+/// can go through).
 pub async fn healthz(State(app): State<Arc<App>>) -> Response {
     let trouble = app.trouble.read().expect("lock").clone();
     let status = if trouble.is_some() {
@@ -488,6 +490,7 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Response {
             "status": if trouble.is_some() { "trouble" } else { "ok" },
             "size": app.follower.size(),
             "checkpoint": app.latest().map(|l| l.size),
+            "ledger": app.ledger_up.load(std::sync::atomic::Ordering::Relaxed),
             "trouble": trouble,
         }),
     )

@@ -76,6 +76,9 @@ pub struct App {
     /// Set when the ledger's checkpoint disagrees with the log the gateway
     /// holds: a fork, or a damaged copy. Shown on `/healthz`.
     pub(crate) trouble: RwLock<Option<String>>,
+    /// Whether the ledger answered the last checkpoint request (with a
+    /// checkpoint or an error): it is up, and its streams exist.
+    pub(crate) ledger_up: std::sync::atomic::AtomicBool,
     pub(crate) limits: Limits,
     pub(crate) guard: limits::Guard,
     pub(crate) metrics: limits::Metrics,
@@ -159,6 +162,7 @@ pub async fn run(
         names,
         checkpoint,
         trouble: RwLock::new(None),
+        ledger_up: Default::default(),
         guard: limits::Guard::default(),
         metrics: limits::Metrics::default(),
         limits: config.limits,
@@ -224,6 +228,19 @@ async fn poll_checkpoints(app: Arc<App>, client: async_nats::Client, stop: Cance
 }
 
 async fn fetch_checkpoint(app: &App, client: &async_nats::Client) -> Result<(), String> {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.request(app.names.checkpoint(), bytes::Bytes::new()),
+    )
+    .await
+    .map_err(|_| "the ledger did not answer".to_owned())
+    .and_then(|r| r.map_err(|e| e.to_string()));
+    app.ledger_up
+        .store(reply.is_ok(), std::sync::atomic::Ordering::Relaxed);
+    let reply = reply?;
+    if reply.payload.starts_with(b"error:") {
+        return Err(String::from_utf8_lossy(&reply.payload).into_owned());
+    }
     let verifier = {
         let p = app.follower.projection();
         let (_, def) = p
@@ -231,16 +248,6 @@ async fn fetch_checkpoint(app: &App, client: &async_nats::Client) -> Result<(), 
             .ok_or("the log has no election definition yet")?;
         LogVerifier::new(def.log.origin.as_str(), def.log.key).map_err(|e| e.to_string())?
     };
-    let reply = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.request(app.names.checkpoint(), bytes::Bytes::new()),
-    )
-    .await
-    .map_err(|_| "the ledger did not answer".to_owned())?
-    .map_err(|e| e.to_string())?;
-    if reply.payload.starts_with(b"error:") {
-        return Err(String::from_utf8_lossy(&reply.payload).into_owned());
-    }
     let cp = verifier.verify(&reply.payload).map_err(|e| e.to_string())?;
     let size = cp.size();
     let tree = app.follower.tree();

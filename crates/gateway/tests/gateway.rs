@@ -70,7 +70,7 @@ fn start(limits: tallylog_gateway::Limits) -> Stack {
     let g = rt.spawn(async move {
         tallylog_gateway::run(gateway, listener, s).await.unwrap();
     });
-    Stack {
+    let stack = Stack {
         rt,
         nats: Some(nats),
         shutdown,
@@ -78,7 +78,14 @@ fn start(limits: tallylog_gateway::Limits) -> Stack {
         url,
         http,
         _dir: dir,
+    };
+    // Ready once the gateway has heard the ledger answer (its streams exist).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stack.json("/healthz")["ledger"] != true {
+        assert!(Instant::now() < deadline, "the ledger never came up");
+        std::thread::sleep(Duration::from_millis(200));
     }
+    stack
 }
 
 impl Drop for Stack {
@@ -266,6 +273,11 @@ fn submissions_over_http_get_receipts_that_verify_and_bad_ones_clear_errors() {
     }
     let h = stack.json("/healthz");
     assert_eq!(h["size"], size, "nothing refused was added");
+    assert_eq!(
+        (&h["status"], &h["ledger"]),
+        (&"ok".into(), &true.into()),
+        "{h}"
+    );
     let metrics = stack.get("/metrics").unwrap().into_string().unwrap();
     assert!(
         metrics.contains("tallylog_submissions_total{outcome=\"too_large\"} 1"),
@@ -554,7 +566,7 @@ fn a_live_stream_resumes_after_a_disconnect_with_no_gap_and_no_duplicate() {
 fn tallies_and_stations_are_served_and_the_api_is_described_and_limited() {
     let stack = start(tallylog_gateway::Limits {
         requests_per_second: 2.0,
-        burst: 40.0,
+        burst: 150.0,
         ..Default::default()
     });
     let events = sample::events();
@@ -618,7 +630,7 @@ fn tallies_and_stations_are_served_and_the_api_is_described_and_limited() {
 
     // A client over its rate is told to wait.
     let mut limited = None;
-    for _ in 0..100 {
+    for _ in 0..500 {
         if let Err(ureq::Error::Status(429, r)) = stack.get("/healthz") {
             limited = Some(r);
             break;
