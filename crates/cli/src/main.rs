@@ -14,6 +14,7 @@ mod event;
 mod files;
 mod keygen;
 mod services;
+mod simulate;
 mod submit;
 mod tally;
 mod watch;
@@ -61,6 +62,8 @@ enum Command {
     Witness(audit::WitnessArgs),
     /// Measure this machine's limits and tallylog's stages against them.
     Bench(bench::Args),
+    /// Generate a deterministic election: write it to a directory, or publish it live.
+    Simulate(simulate::Args),
 }
 
 /// The outcome of a command that ran: success, or a check that failed.
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Witness(a) => audit::witness(a),
         Command::Watch(a) => watch::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Simulate(a) => simulate::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
