@@ -6,7 +6,7 @@
 //! not run (an unreadable file, a malformed bundle header).
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -30,13 +30,18 @@ pub struct ExportArgs {
 #[derive(clap::Args)]
 pub struct AuditArgs {
     /// The audit bundle to check (from `tallylog export`).
-    #[arg(required_unless_present_any = ["equivocation", "nats"])]
+    #[arg(required_unless_present_any = ["equivocation", "nats", "gateway"])]
     bundle: Option<PathBuf>,
     /// Audit a running ledger over NATS instead of a bundle: every entry up
     /// to its latest checkpoint, read through its entry lookups.
     #[arg(long, conflicts_with = "bundle", requires = "election")]
     nats: Option<String>,
-    /// The election (with --nats).
+    /// Audit the log a gateway serves over HTTP(S) instead of a bundle: its
+    /// checkpoint (with cosignatures), then every entry it covers, read page
+    /// by page. The gateway is trusted for nothing: everything is checked.
+    #[arg(long, conflicts_with_all = ["bundle", "nats"], value_name = "URL")]
+    gateway: Option<String>,
+    /// The election (with --nats; with --gateway, by default the one it serves).
     #[arg(long, env = "TALLYLOG_ELECTION")]
     election: Option<tallylog_core::types::ElectionId>,
     /// Check an equivocation file (from a witness) instead: exit 0 if it
@@ -244,8 +249,95 @@ pub fn audit(a: AuditArgs) -> Result<Outcome> {
         fetch_bundle(url, &election, &bundle)?;
         return audit_file(&a, &bundle);
     }
+    if let Some(url) = &a.gateway {
+        let dir = tempfile::tempdir().context("creating a scratch directory")?;
+        let bundle = dir.path().join("from-gateway.jsonl");
+        fetch_bundle_http(url, a.election.as_ref(), &bundle, a.quiet)?;
+        return audit_file(&a, &bundle);
+    }
     let bundle = a.bundle.clone().context("name the bundle to audit")?;
     audit_file(&a, &bundle)
+}
+
+/// Reads the log a gateway serves into a bundle file: its checkpoint (with
+/// cosignatures), then every entry it covers, 1,000 to a request.
+fn fetch_bundle_http(
+    base: &str,
+    election: Option<&tallylog_core::types::ElectionId>,
+    out: &Path,
+    quiet: bool,
+) -> Result<()> {
+    let base = base.trim_end_matches('/');
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(std::time::Duration::from_secs(10))
+        .timeout_read(std::time::Duration::from_secs(60))
+        .build();
+    let get = |path: &str| -> Result<Vec<u8>> {
+        let url = format!("{base}{path}");
+        let r = agent.get(&url).call().map_err(|e| match e {
+            ureq::Error::Status(code, r) => anyhow::anyhow!(
+                "{url}: HTTP {code}: {}",
+                r.into_string().unwrap_or_default()
+            ),
+            e => anyhow::anyhow!("{url}: {e}"),
+        })?;
+        let mut body = Vec::new();
+        // A page is at most 1,000 entries of at most 65,113 bytes.
+        std::io::Read::take(r.into_reader(), 70 * 1024 * 1024)
+            .read_to_end(&mut body)
+            .with_context(|| format!("reading {url}"))?;
+        Ok(body)
+    };
+    let note = get("/checkpoint")?;
+    let text = String::from_utf8_lossy(&note).into_owned();
+    let size: u64 = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .context("the gateway's checkpoint has no size line")?;
+    let origin = text.lines().next().unwrap_or_default().to_owned();
+    let election = match election {
+        Some(e) => e.clone(),
+        None => {
+            let status: serde_json::Value = serde_json::from_slice(&get("/v1/status")?)
+                .context("reading the gateway's status")?;
+            status["answer"]["election"]["id"]
+                .as_str()
+                .context("the gateway names no election; give --election")?
+                .parse()
+                .map_err(|e| anyhow::anyhow!("the gateway's election id: {e:?}"))?
+        }
+    };
+    let header = Header {
+        bundle: FORMAT.to_owned(),
+        election,
+        origin: origin.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+        size,
+    };
+    let f = std::fs::File::create(out)?;
+    let mut w = Writer::new(std::io::BufWriter::new(f), &header)?;
+    let mut i = 0u64;
+    while i < size {
+        let limit = (size - i).min(1000);
+        let page = get(&format!("/v1/entries?from={i}&limit={limit}"))?;
+        let before = i;
+        for line in page.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            w.entry(line)?;
+            i += 1;
+        }
+        if i == before {
+            bail!("the gateway's checkpoint covers {size} entries but it serves only {i}");
+        }
+        if !quiet {
+            eprint!("\rread {i} of {size} entries");
+        }
+    }
+    if !quiet && size > 0 {
+        eprintln!();
+    }
+    w.checkpoint(&note)?;
+    w.finish()?;
+    Ok(())
 }
 
 /// Reads a ledger's log over NATS into a bundle file: its latest checkpoint

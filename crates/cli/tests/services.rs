@@ -345,6 +345,35 @@ async fn up_then_submit_a_file_then_a_csv_export() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("verified: 30 entries, 1 checkpoints"));
 
+    // And over HTTP, through the gateway, trusting it for nothing (the
+    // gateway shows a checkpoint once it holds every entry under it).
+    let audit_http = || {
+        Command::new(BIN)
+            .args(["audit", "--gateway", &format!("http://{http}"), "--quiet"])
+            .output()
+            .unwrap()
+    };
+    let mut out = audit_http();
+    for _ in 0..100 {
+        if String::from_utf8_lossy(&out.stdout).contains("verified: 30 entries") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        out = audit_http();
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("verified: 30 entries, 1 checkpoints"),
+        "{stdout}"
+    );
+
     // SIGTERM: `up` stops the ledger and its nats-server and exits cleanly.
     Command::new("kill")
         .args(["-TERM", &up.id().to_string()])
