@@ -19,9 +19,10 @@ use serde_json::{json, Map, Value};
 use tallylog_core::event::{SignedEvent, MAX_EVENT_BYTES};
 use tallylog_core::merkle::{self, record_hash};
 use tallylog_core::receipt::Reply;
-use tallylog_core::types::Timestamp;
+use tallylog_core::types::{Level, RegionCode, StationCode, Timestamp};
 use tallylog_nats::submit::{Options, SubmitError};
 use tallylog_tally::query::{self, QueryError};
+use tallylog_tally::{views, Projection};
 
 use crate::limits::{error, json_response};
 use crate::App;
@@ -510,4 +511,259 @@ pub async fn not_found() -> Response {
         "not_found",
         "no such resource; /openapi.json lists them",
     )
+}
+
+/// `GET /v1/election`: the election definition the log opens with (name,
+/// parties with their names, contests, deadlines, the log's origin and key),
+/// with its id. The portal names parties and judges deadlines from it.
+pub async fn election(State(app): State<Arc<App>>) -> Response {
+    let answered = tokio::task::spawn_blocking(move || {
+        let p = app.follower.projection();
+        let (id, def) = p.election()?;
+        let mut v = serde_json::to_value(def).ok()?;
+        v["id"] = json!(id);
+        Some(json!({ "size": p.size(), "answer": v }))
+    })
+    .await;
+    match answered {
+        Ok(Some(v)) => json_response(StatusCode::OK, &v),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "no_election",
+            "the log has no election definition yet",
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the query failed inside the gateway",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionParams {
+    #[serde(default)]
+    offset: usize,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /v1/regions`: the whole election as a region: its provinces.
+pub async fn regions(
+    State(app): State<Arc<App>>,
+    params: Result<Query<RegionParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    region_answer(app, None, params).await
+}
+
+/// `GET /v1/regions/CODE`: one region of the geography (or one station):
+/// its name, the names of the regions above it, how many stations it holds,
+/// its seats, and its children one level down with their names and station
+/// counts (paged). Enough to draw a drill-down without ever listing every
+/// station of the election.
+pub async fn region(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    params: Result<Query<RegionParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    match code.parse::<RegionCode>() {
+        Ok(code) => region_answer(app, Some(code), params).await,
+        Err(e) => error(StatusCode::BAD_REQUEST, "bad_region", &e),
+    }
+}
+
+async fn region_answer(
+    app: Arc<App>,
+    code: Option<RegionCode>,
+    params: Result<Query<RegionParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(page) = match params {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", &e.body_text()),
+    };
+    let answered = tokio::task::spawn_blocking(move || {
+        let p = app.follower.projection();
+        p.election()?;
+        region_view(&p, code.as_ref(), &page)
+    })
+    .await;
+    match answered {
+        Ok(Some(v)) => json_response(StatusCode::OK, &v),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "no_such_region",
+            "the geography published so far has no such region or station",
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the query failed inside the gateway",
+        ),
+    }
+}
+
+/// The answer of `/v1/regions[/CODE]`, or `None` if the geography knows
+/// nothing of `code`.
+fn region_view(p: &Projection, code: Option<&RegionCode>, page: &RegionParams) -> Option<Value> {
+    let name = |r: &RegionCode| p.regions().get(r).map(|i| &i.name);
+    let station = code.and_then(|c| c.as_str().parse::<StationCode>().ok());
+    let (level, stations, registered) = match (code, &station) {
+        (None, _) => (Level::National, p.station_count(None), None),
+        (Some(_), Some(s)) => {
+            let registered = *p.stations().get(s)?;
+            (Level::Station, 1, Some(registered))
+        }
+        (Some(c), None) => {
+            let n = p.station_count(Some(c));
+            if n == 0 && name(c).is_none() {
+                return None;
+            }
+            (c.level(), n, None)
+        }
+    };
+    let mut path = Vec::new();
+    let mut up = code.and_then(|c| c.parent());
+    while let Some(r) = up {
+        path.push(json!({"region": r, "name": name(&r)}));
+        up = r.parent();
+    }
+    path.reverse();
+    let child_level = match level {
+        Level::National => Some(Level::Province),
+        Level::Province => Some(Level::District),
+        Level::District => Some(Level::Commune),
+        Level::Commune => Some(Level::Station),
+        Level::Station => None,
+    };
+    let children: Vec<Value> = child_level
+        .map(|l| views::regions_at(p, l, code))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| match r.as_str().parse::<StationCode>() {
+            Ok(s) => json!({
+                "region": r,
+                "name": null,
+                "stations": 1,
+                "registered": p.stations().get(&s),
+            }),
+            Err(_) => json!({
+                "region": r,
+                "name": name(&r),
+                "stations": p.station_count(Some(&r)),
+            }),
+        })
+        .collect();
+    let total = children.len();
+    let limit = page.limit.unwrap_or(1_000).min(query::MAX_LIMIT);
+    let rows: Vec<Value> = children.into_iter().skip(page.offset).take(limit).collect();
+    let seats = code
+        .and_then(|c| p.regions().get(c))
+        .map(|i| json!(i.seats))
+        .unwrap_or_else(|| json!({}));
+    Some(json!({
+        "size": p.size(),
+        "answer": {
+            "region": code,
+            "level": level,
+            "name": match code {
+                Some(c) => json!(name(c)),
+                None => json!(p.election().map(|(_, d)| &d.name)),
+            },
+            "stations": stations,
+            "registered": registered,
+            "seats": seats,
+            "path": path,
+            "children": {
+                "level": child_level,
+                "total": total,
+                "offset": page.offset,
+                "rows": rows,
+            },
+        },
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MismatchParams {
+    b: String,
+    #[serde(default)]
+    a: Option<String>,
+    #[serde(default)]
+    contest: Option<String>,
+    #[serde(default)]
+    within: Option<String>,
+    #[serde(default)]
+    offset: usize,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /v1/mismatches?b=SOURCE[&a=SOURCE][&within=R]`: only the stations
+/// where both sources published and their figures differ, with the
+/// differences (paged). `/v1/compare` lists every station that is not a
+/// match, including those only one source published; in a large election
+/// those are most of the list, and a reader looking for disputed figures
+/// would page through thousands of them to find the few that differ.
+pub async fn mismatches(
+    State(app): State<Arc<App>>,
+    params: Result<Query<MismatchParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(m) = match params {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", &e.body_text()),
+    };
+    let within = match m.within.as_deref().map(str::parse::<RegionCode>) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, "bad_region", &e),
+    };
+    let answered = tokio::task::spawn_blocking(move || {
+        let p = app.follower.projection();
+        let (_, def) = p.election().ok_or(QueryError::NoElection)?;
+        let contest = match &m.contest {
+            Some(id) => def.contests.iter().find(|c| c.id.as_str() == id),
+            None => def.contests.first(),
+        }
+        .ok_or_else(|| QueryError::Unknown(format!("no contest {:?}", m.contest)))?;
+        let a = query::source_of(&p, m.a.as_deref())?;
+        let b = query::source_of(&p, Some(&m.b))?;
+        let cmp = views::compare(&p, &contest.id, &a, &b, Level::National, within.as_ref());
+        let rows: Vec<_> = cmp
+            .stations
+            .into_iter()
+            .filter(|s| s.verdict == views::Verdict::Mismatch)
+            .collect();
+        let total = rows.len();
+        let limit = m.limit.unwrap_or(1_000).min(query::MAX_LIMIT);
+        let rows: Vec<_> = rows.into_iter().skip(m.offset).take(limit).collect();
+        Ok::<_, QueryError>(json!({
+            "size": p.size(),
+            "answer": {
+                "contest": contest.id,
+                "a": cmp.a,
+                "b": cmp.b,
+                "overall": cmp.overall,
+                "total": total,
+                "offset": m.offset,
+                "rows": rows,
+            },
+        }))
+    })
+    .await;
+    match answered {
+        Ok(Ok(v)) => json_response(StatusCode::OK, &v),
+        Ok(Err(QueryError::NoElection)) => error(
+            StatusCode::NOT_FOUND,
+            "no_election",
+            "the log has no election definition yet",
+        ),
+        Ok(Err(e)) => error(StatusCode::NOT_FOUND, "not_found", &e.to_string()),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the query failed inside the gateway",
+        ),
+    }
 }

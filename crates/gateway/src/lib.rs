@@ -5,6 +5,7 @@
 //! - [`tiles`]: the log as c2sp.org/tlog-tiles, for mirrors and tile clients.
 //! - [`stream`]: live entries as server-sent events, resumable by index.
 //! - [`limits`]: rate limits, timeouts, stream caps, JSON errors, metrics.
+//! - [`portal`]: the public results page at `/`, built into the binary.
 //!
 //! The gateway is a projector with an HTTP face: it follows the log stream
 //! into its own database exactly as `tallylog projector` does (chain and
@@ -16,6 +17,7 @@
 
 pub mod api;
 pub mod limits;
+pub mod portal;
 pub mod stream;
 pub mod tiles;
 
@@ -94,6 +96,8 @@ impl App {
 /// The routes, with their limits.
 pub fn router(app: Arc<App>) -> Router {
     let timed = Router::new()
+        .route("/", get(portal::index))
+        .route("/assets/{name}", get(portal::asset))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(limits::metrics))
         .route("/openapi.json", get(api::openapi))
@@ -104,6 +108,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/proofs/inclusion", get(api::inclusion))
         .route("/v1/proofs/consistency", get(api::consistency))
         .route("/v1/stations/{*station}", get(api::station))
+        .route("/v1/election", get(api::election))
+        .route("/v1/regions", get(api::regions))
+        .route("/v1/regions/{*code}", get(api::region))
+        .route("/v1/mismatches", get(api::mismatches))
         .route("/v1/{view}", get(api::view))
         .route("/checkpoint", get(api::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
