@@ -17,7 +17,7 @@
 //!
 //! Encoding goes through `serde_json_canonicalizer`, the single encoder.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use serde::de::{
@@ -129,16 +129,21 @@ pub fn parse(bytes: &[u8], limit: usize) -> Result<Value, DecodeError> {
             limit,
         });
     }
-    let failure = RefCell::new(None);
+    let ctx = Strict {
+        failure: RefCell::new(None),
+        numbers: Cell::new(0),
+        input: bytes,
+    };
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = StrictSeed(&failure)
+    let parsed = StrictSeed(&ctx)
         .deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v));
     match parsed {
         Ok(v) => Ok(v),
         // The visitor records the precise reason before it returns an error, so
         // that a duplicate key is not reported as a mere syntax error.
-        Err(e) => Err(failure
+        Err(e) => Err(ctx
+            .failure
             .into_inner()
             .unwrap_or_else(|| DecodeError::Syntax(e.to_string()))),
     }
@@ -150,14 +155,61 @@ pub fn from_value<'a, T: Deserialize<'a>>(value: &'a Value) -> Result<T, DecodeE
     T::deserialize(ValueDe(value))
 }
 
-struct StrictSeed<'c>(&'c RefCell<Option<DecodeError>>);
+/// What the strict visitor shares while it walks one input.
+struct Strict<'i> {
+    failure: RefCell<Option<DecodeError>>,
+    /// Numbers visited so far: serde_json visits them in document order, so
+    /// this is the index of the next one among the input's number tokens.
+    numbers: Cell<usize>,
+    input: &'i [u8],
+}
+
+struct StrictSeed<'c>(&'c Strict<'c>);
 
 impl StrictSeed<'_> {
     fn fail<E: de::Error>(&self, why: DecodeError) -> E {
         let msg = why.to_string();
-        self.0.borrow_mut().get_or_insert(why);
+        self.0.failure.borrow_mut().get_or_insert(why);
         E::custom(msg)
     }
+    /// Counts a number; returns its index in the input.
+    fn next_number(&self) -> usize {
+        let n = self.0.numbers.get();
+        self.0.numbers.set(n + 1);
+        n
+    }
+}
+
+/// The text of the `n`th number token (from 0) of JSON text that is valid up
+/// to it. serde_json gives `-0` and `-0.0` alike as the float -0.0, and only
+/// the text tells an integer that is merely not canonical from a fraction.
+fn nth_number(input: &[u8], n: usize) -> Option<&[u8]> {
+    let (mut i, mut seen) = (0, 0);
+    while i < input.len() {
+        match input[i] {
+            b'"' => {
+                i += 1;
+                while i < input.len() && input[i] != b'"' {
+                    i += if input[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < input.len()
+                    && matches!(input[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                if seen == n {
+                    return Some(&input[start..i]);
+                }
+                seen += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 impl<'de> DeserializeSeed<'de> for StrictSeed<'_> {
@@ -177,18 +229,26 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
         Ok(Value::Bool(b))
     }
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<Value, E> {
+        self.next_number();
         if n.unsigned_abs() > MAX_SAFE_INTEGER {
             return Err(self.fail(DecodeError::InexactNumber(n.to_string())));
         }
         Ok(Value::from(n))
     }
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<Value, E> {
+        self.next_number();
         if n > MAX_SAFE_INTEGER {
             return Err(self.fail(DecodeError::InexactNumber(n.to_string())));
         }
         Ok(Value::from(n))
     }
     fn visit_f64<E: de::Error>(self, n: f64) -> Result<Value, E> {
+        let at = self.next_number();
+        // `-0` is an integer, exactly zero, just not written canonically
+        // (PROTOCOL.md §1): read it as 0 and let the canonical check refuse it.
+        if n == 0.0 && nth_number(self.0.input, at) == Some(b"-0") {
+            return Ok(Value::from(0u64));
+        }
         Err(self.fail(DecodeError::InexactNumber(n.to_string())))
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
@@ -294,9 +354,27 @@ impl<'de> Deserializer<'de> for ValueDe<'de> {
         v.visit_newtype_struct(self)
     }
 
+    /// Every struct of the protocol is a JSON object. serde's derived structs
+    /// would also read an array of the fields in order, which is the wrong
+    /// JSON type (PROTOCOL.md §3.3 step 5), not merely a non-canonical spelling.
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, DecodeError> {
+        match self.0 {
+            Value::Object(_) => self.deserialize_any(v),
+            other => Err(DecodeError::WrongType(format!(
+                "found {}, expected an object",
+                kind_of(other)
+            ))),
+        }
+    }
+
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
         ignored_any
     }
 }
@@ -356,6 +434,14 @@ mod tests {
             (r#"{"a":"1","m":{}}"#, "wrong_type"),
             (r#"{"a":-1,"m":{}}"#, "invalid_value"),
             (r#"{"a":1,"m":[]}"#, "wrong_type"),
+            // An array of the fields in order is not the object they belong in.
+            (r#"[1,null,{}]"#, "wrong_type"),
+            // -0 is the integer 0 written non-canonically; -0.0 is a fraction.
+            (r#"{"a":-0,"m":{}}"#, "non_canonical"),
+            (r#"{"a":1,"m":{"p":-0}}"#, "non_canonical"),
+            (r#"{"a":-0.0,"m":{}}"#, "inexact_number"),
+            (r#"{"a":-0e0,"m":{}}"#, "inexact_number"),
+            (r#"{"a":0,"b":"-0","m":{"-0":-0.5}}"#, "inexact_number"),
             (r#"{"a":1,"m":{}"#, "malformed_json"),
             (r#"{"a":1,"m":{}}{}"#, "malformed_json"),
             (r#"{"a":1,"b":"\ud800","m":{}}"#, "malformed_json"),
