@@ -132,10 +132,11 @@ async function main() {
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     return page;
   };
-  const shot = async (page, name) => {
+  // Whole pages where the length is the point; the first screen elsewhere.
+  const shot = async (page, name, fullPage = false) => {
     const file = path.join(shotsDir || path.join(tmp, 'shots'), name);
     mkdirSync(path.dirname(file), { recursive: true });
-    await page.screenshot({ path: file, fullPage: true });
+    await page.screenshot({ path: file, fullPage });
   };
   const heading = (page, text) => page.locator('main h1', { hasText: text }).waitFor();
 
@@ -173,7 +174,7 @@ async function main() {
   assert.ok((await diffs.allInnerTexts()).includes(d.b.toLocaleString('en-US')), `the observer's ${d.field} is highlighted`);
   assert.ok(await page.locator('li.version').count() >= 2, 'every version is listed');
   assert.ok((await page.locator('li.version').first().innerText()).includes('Signed by key'));
-  await shot(page, 'station.png');
+  await shot(page, 'station.png', true);
 
   step('switching the source');
   await page.goto(svc.http);
@@ -201,6 +202,12 @@ async function main() {
   await heading(page, 'Audit');
   assert.equal(await page.locator('#checkpoint-size').innerText(), String(manifest.events));
   assert.ok((await page.locator('main').innerText()).includes(`--root-key ${manifest.root_key}`));
+  await page.locator('#tallies code.hash').waitFor();
+  // The page's own instructions work: its audit command verifies this log.
+  const audit = (await page.locator('pre.cmd', { hasText: '--gateway' }).innerText()).replace(/\\\n/g, ' ');
+  const [cmd, ...args] = audit.trim().split(/\s+/);
+  assert.equal(cmd, 'tallylog');
+  tallylog(...args);
   await shot(page, 'audit.png');
 
   step('on a phone');
@@ -241,7 +248,7 @@ async function main() {
     const text = await page.locator('.verdict').first().innerText();
     return !text.includes(`${org} (observer):`);
   }, 20_000);
-  await shot(page, 'live-correction.png');
+  await shot(page, 'live-correction.png', true);
 
   assert.deepEqual(errors, [], 'no script errors on any page');
   step('passed');

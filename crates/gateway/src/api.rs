@@ -515,13 +515,21 @@ pub async fn not_found() -> Response {
 
 /// `GET /v1/election`: the election definition the log opens with (name,
 /// parties with their names, contests, deadlines, the log's origin and key),
-/// with its id. The portal names parties and judges deadlines from it.
+/// with its id and the sources that have published forms so far. The portal
+/// names parties and offers sources from it on every page; `/v1/status`
+/// says the same about sources but also hashes the whole projection, which
+/// takes seconds for a large election.
 pub async fn election(State(app): State<Arc<App>>) -> Response {
     let answered = tokio::task::spawn_blocking(move || {
         let p = app.follower.projection();
         let (id, def) = p.election()?;
         let mut v = serde_json::to_value(def).ok()?;
         v["id"] = json!(id);
+        v["sources"] = p
+            .sources()
+            .iter()
+            .map(|(s, n)| json!({"source": s, "name": s.to_string(), "forms": n}))
+            .collect();
         Some(json!({ "size": p.size(), "answer": v }))
     })
     .await;

@@ -258,6 +258,15 @@ fn election_regions_and_mismatches_answer_what_the_page_asks() {
     assert_eq!(e["parties"][1]["name"], "Beta Party");
     assert_eq!(e["contests"][0]["id"], "na");
     assert_eq!(e["log"]["origin"], sample::ORIGIN);
+    let status = stack.ok("/v1/status")["answer"]["sources"].clone();
+    assert_eq!(
+        e["sources"], status,
+        "the sources, without hashing the projection"
+    );
+    assert_eq!(
+        e["sources"][0]["name"],
+        "authority:National Election Committee"
+    );
 
     // The whole election: its provinces with names and station counts.
     let all = stack.ok("/v1/regions")["answer"].clone();

@@ -10,19 +10,18 @@
 (() => {
   const main = document.getElementById('main');
 
-  // What every view shares: the election definition, the status (sources),
-  // the newest checkpoint seen and the log size.
+  // What every view shares: the election definition with the sources that
+  // have published, the newest checkpoint seen and the log size.
   const S = {
     election: null,
-    status: null,
-    statusAt: 0,
     size: 0,
     checkpoint: null,
     source: 'official',
   };
 
   const PALETTE = ['#1f5fa8', '#c8372d', '#2e8b57', '#e08a00', '#7b4fa3', '#8c564b',
-    '#d6619b', '#138d90', '#9a9a1a', '#5f6b7a', '#b0413e', '#3d7dd8'];
+    '#d6619b', '#138d90', '#9a9a1a', '#5f6b7a', '#6fa8dc', '#f4a261', '#264653', '#a8c545',
+    '#e9c46a', '#9d4edd', '#ff7f7f', '#00a6a6', '#b5838d', '#3a0ca3'];
   const LEVELS = { national: 'Whole election', province: 'Province', district: 'District', commune: 'Commune', station: 'Station' };
   const PLURAL = { province: 'Provinces', district: 'Districts', commune: 'Communes', station: 'Stations' };
   const KINDS = {
@@ -113,7 +112,7 @@
   }
   function sources() {
     const order = { authority: 0, observer: 1, party_agent: 2 };
-    return (S.status ? S.status.sources : []).map((x) => x.source)
+    return (S.election ? S.election.sources : []).map((x) => x.source)
       .sort((a, b) => (order[a.role] ?? 9) - (order[b.role] ?? 9));
   }
   function sourceByKey(key) { return sources().find((s) => sourceKey(s) === key); }
@@ -156,7 +155,7 @@
     }
     if (!opts.live) main.classList.add('loading');
     try {
-      await basics(opts.live);
+      await basics();
       const view = VIEWS[r.view] || notFound;
       const node = S.election ? await view(r) : waiting();
       if (seq !== renderSeq) return;
@@ -174,26 +173,19 @@
     }
   }
 
-  // The definition once; the status (sources and their counts) at most every
-  // 20 seconds while live, since it hashes the whole projection.
-  async function basics(live) {
-    if (!S.election) {
-      try {
-        const e = await api('/v1/election');
-        S.election = e.answer;
-        document.getElementById('title').textContent = e.answer.name;
-        document.title = `${e.answer.name} · results`;
-      } catch (e) {
-        if (e.code !== 'no_election') throw e;
-        return;
-      }
-    }
-    if (!S.status || !live || Date.now() - S.statusAt > 20000) {
-      const st = await api('/v1/status');
-      S.status = st.answer;
-      S.statusAt = Date.now();
-      S.size = Math.max(S.size, st.size);
+  // The definition and the sources so far, for every render: it is small
+  // and cheap (unlike /v1/status, which hashes the whole projection).
+  async function basics() {
+    try {
+      const e = await api('/v1/election');
+      S.election = e.answer;
+      S.size = Math.max(S.size, e.size);
+      document.getElementById('title').textContent = e.answer.name;
+      document.title = `${e.answer.name} · results`;
       showLive();
+    } catch (e) {
+      if (e.code !== 'no_election') throw e;
+      S.election = null;
     }
   }
 
@@ -425,7 +417,10 @@
     out.append(h('div', { class: 'card' }, h('h2', { text: 'Every version, in log order' }),
       h('ol', { class: 'versions' }, a.versions.map(version))));
 
-    if (a.complaints.length) out.append(await stationComplaints(a.complaints));
+    if (a.complaints.length) {
+      out.append(h('div', { class: 'card' }, h('h2', { text: 'Complaints about this station' }),
+        h('ul', {}, a.complaints.map((id) => h('li', {}, h('a', { href: href('complaints', null, { id }) }, 'complaint '), code(short(id), id))))));
+    }
     return out;
   }
 
@@ -506,13 +501,6 @@
         v.endorsements.map((e, i) => [i ? ', ' : '', sourceLabel(e.source), e.note ? ` (“${e.note}”)` : ''])) : null);
   }
 
-  async function stationComplaints(ids) {
-    const board = await api(`/v1/complaints${qs({ limit: 10000 })}`).catch(() => null);
-    const rows = board ? board.answer.rows.filter((c) => ids.includes(c.event)) : [];
-    return h('div', { class: 'card' }, h('h2', { text: 'Complaints about this station' }),
-      rows.length ? h('div', {}, rows.map(complaint)) : h('ul', {}, ids.map((id) => h('li', {}, code(short(id), id)))));
-  }
-
   // ---- comparison of official figures with another source -----------------
 
   async function viewCompare(r) {
@@ -584,6 +572,7 @@
 
   async function viewComplaints(r) {
     const show = r.params.get('show') || 'all';
+    const one = r.params.get('id');
     const at = r.params.get('at');
     const [board, newest] = await Promise.all([
       api(`/v1/complaints${qs({ now: at, limit: 10000 })}`).then((x) => x.answer),
@@ -596,7 +585,7 @@
       overdue: (c) => c.overdue,
       resolved: (c) => !OPEN.has(c.status),
     }[show] || (() => true);
-    const rows = board.rows.filter(keep).sort((a, b) => (b.overdue - a.overdue) || (a.filed < b.filed ? 1 : -1));
+    const rows = board.rows.filter((c) => !one || c.event === one).filter(keep).sort((a, b) => (b.overdue - a.overdue) || (a.filed < b.filed ? 1 : -1));
     const open = board.rows.filter((c) => OPEN.has(c.status)).length;
     const tabs = [['all', `All ${board.total}`], ['open', `Open ${open}`], ['overdue', `Overdue ${board.overdue}`], ['resolved', `Resolved ${board.total - open}`]];
     const atInput = h('input', { type: 'datetime-local', id: 'board-at', value: (at || '').replace(/Z$/, ''), step: 1 });
@@ -607,7 +596,8 @@
         at ? [' ', h('a', { href: href('complaints', null, { show }) }, 'now')] : null,
         lastTime && lastTime !== at ? [' ', h('a', { href: href('complaints', null, { show, at: lastTime }), title: 'The time the newest entry in the log claims' }, `at the newest entry (${time(lastTime)})`)] : null),
       h('ul', { class: 'status-counts' }, Object.entries(board.by_status).map(([k, n]) => h('li', {}, h('span', { class: `badge st-${k}`, text: STATUS[k] || k }), ` ${n}`))),
-      h('nav', { class: 'filter' }, tabs.map(([k, label]) => h('a', { href: href('complaints', null, { show: k === 'all' ? null : k, at }), class: k === show ? 'active' : null }, label))));
+      h('nav', { class: 'filter' }, tabs.map(([k, label]) => h('a', { href: href('complaints', null, { show: k === 'all' ? null : k, at }), class: k === show && !one ? 'active' : null }, label))));
+    if (one) out.append(h('p', {}, 'One complaint. ', h('a', { href: href('complaints', null, { at }) }, 'Show them all')));
     out.append(rows.length ? h('div', {}, rows.map(complaint)) : h('p', { class: 'muted', text: 'No complaints here.' }));
     return out;
   }
@@ -684,6 +674,7 @@
   }
 
   async function viewAudit() {
+    const status = api('/v1/status').then((x) => ({ ...x.answer, size: x.size }));
     const [cp, first] = await Promise.all([
       fetch('/v1/checkpoint').then((r) => (r.ok ? r.text() : null)).catch(() => null),
       fetch('/v1/entries/0').then((r) => (r.ok ? r.json() : null)).catch(() => null),
@@ -712,22 +703,27 @@
     } else {
       out.append(h('p', { class: 'notice', text: 'No checkpoint checked yet; it appears here as soon as the gateway has checked one against its copy of the log.' }));
     }
-    const st = S.status;
-    out.append(h('div', { class: 'card' }, h('h2', { text: 'Tallies' }),
-      h('p', {}, `The projection of the first ${fmt(S.size)} entries has hash `, h('code', { class: 'hash wrap', text: st.projection }), '.'),
+    // The projection hash covers the whole state: it comes when it is ready.
+    const tallies = h('div', { class: 'card', id: 'tallies' }, h('h2', { text: 'Tallies' }),
+      h('p', { class: 'muted', text: 'Hashing the projection…' }));
+    status.then((st) => tallies.replaceChildren(h('h2', { text: 'Tallies' }),
+      h('p', {}, `The projection of the first ${fmt(st.size)} entries has hash `, h('code', { class: 'hash wrap', text: st.projection }), '.'),
       st.certifications.length ? h('ul', {}, st.certifications.map((x) => h('li', {},
         `The authority certified the projection of ${fmt(x.log_size)} entries as `, code(short(x.claimed), x.claimed), ': ',
         x.confirmed === true ? h('strong', { class: 'ok', text: 'confirmed by replay' })
           : x.confirmed === false ? h('strong', { class: 'bad', text: 'does NOT match the replay' }) : h('span', { text: 'checked by tallylog audit' }))))
-        : h('p', { class: 'muted', text: 'No certified tally yet.' })));
+        : h('p', { class: 'muted', text: 'No certified tally yet.' })),
+    (e) => tallies.replaceChildren(h('h2', { text: 'Tallies' }), h('p', { class: 'notice', text: e.message })));
+    out.append(tallies);
     const cmd = (text) => h('pre', { class: 'cmd', text });
     out.append(h('div', { class: 'card' }, h('h2', { text: 'Verify it yourself' }),
       h('ol', { class: 'howto' },
         h('li', {}, 'Fetch the checkpoint and keep it (a later one must extend it):',
           cmd(`curl -s ${here}/checkpoint > checkpoint.txt`)),
-        h('li', {}, 'Verify the whole log from the bytes up, trusting only the election\'s root key: every signature, every rule, every checkpoint, and the tallies. From an audit bundle (the operator writes it with ', h('code', { text: 'tallylog export' }), '):',
-          cmd(`tallylog audit log.bundle --root-key ${root} \\\n    --state monitor.json --report report.json`),
-          'or from a ledger you can reach over NATS:',
+        h('li', {}, 'Verify the whole log from the bytes up, trusting only the election\'s root key: every signature, every rule, every checkpoint, and the tallies. From this gateway (it is trusted for nothing):',
+          cmd(`tallylog audit --gateway ${here} --root-key ${root} \\\n    --state monitor.json --report report.json`),
+          'or from an audit bundle (written with ', h('code', { text: 'tallylog export' }), '), or a ledger you can reach over NATS:',
+          cmd(`tallylog audit log.bundle --root-key ${root} --state monitor.json`),
           cmd(`tallylog audit --nats NATS_URL --election ${e.id} \\\n    --root-key ${root} --state monitor.json`),
           'It exits 0 when everything verified and names the first entry at fault otherwise. Run it again later with the same ', h('code', { text: '--state' }), ': a log that no longer extends what you verified is reported as forked or rolled back.'),
         h('li', {}, 'Check one entry against the checkpoint (an RFC 6962 inclusion proof), or mirror the log as tlog-tiles:',
@@ -785,28 +781,44 @@
     }, wait);
   }
 
-  function connect() {
-    if (!window.EventSource) return;
-    const es = new EventSource('/v1/stream');
-    es.addEventListener('open', () => { liveState = 'live'; showLive(); });
-    es.addEventListener('error', () => { liveState = es.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting'; showLive(); });
-    es.addEventListener('entry', (ev) => {
+  // One stream, for what the page shows: a region's or a station's entries
+  // when it shows one, else the whole log. A phone looking at one commune
+  // does not download every entry of a national count.
+  let es = null;
+  let streamRegion;
+  function connect(region) {
+    if (!window.EventSource || (es && region === streamRegion)) return;
+    if (es) es.close();
+    streamRegion = region;
+    feed.replaceChildren();
+    document.getElementById('feed-empty').hidden = false;
+    document.getElementById('feed-title').textContent = region ? `Latest in ${region}` : 'Latest in the log';
+    liveState = 'connecting';
+    showLive();
+    const src = new EventSource(`/v1/stream${qs({ region })}`);
+    es = src;
+    src.addEventListener('open', () => { liveState = 'live'; showLive(); });
+    src.addEventListener('error', () => { liveState = src.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting'; showLive(); });
+    src.addEventListener('entry', (ev) => {
       let entry;
       try { entry = JSON.parse(ev.data); } catch { return; }
       S.size = Math.max(S.size, entry.index + 1);
-      if (entry.event.body.kind === 'election') S.election = null;
       feedItem(entry);
       showLive();
       refreshSoon();
     });
-    es.addEventListener('checkpoint', (ev) => {
+    src.addEventListener('checkpoint', (ev) => {
       S.checkpoint = parseNote(ev.data);
       showLive();
       if (route().view === 'audit') refreshSoon();
     });
   }
 
-  window.addEventListener('hashchange', () => render());
+  function follow() {
+    const r = route();
+    connect(['region', 'station'].includes(r.view) ? r.code : null);
+  }
+  window.addEventListener('hashchange', () => { follow(); render(); });
+  follow();
   render();
-  connect();
 })();
