@@ -250,6 +250,23 @@ async function main() {
   }, 20_000);
   await shot(page, 'live-correction.png', true);
 
+  step('publishers\' text is shown as text, never run as markup');
+  const markup = '<img src=x onerror="window.pwned=1"><b>closed doors</b>';
+  const complaint = {
+    kind: 'complaint_filed',
+    election: manifest.election,
+    time: new Date(Date.parse(manifest.last_time) + 7200_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    data: { region: station, category: 'closed_counting', summary: markup, evidence: [], refs: [] },
+  };
+  writeFileSync(path.join(tmp, 'draft.json'), JSON.stringify(complaint));
+  writeFileSync(path.join(tmp, 'complaint.jsonl'),
+    tallylog('event', 'sign', '--key', path.join(sim, pick.observer.key_file), '--data', path.join(tmp, 'draft.json')));
+  tallylog('submit', '--nats', svc.nats, '--root-key', manifest.root_key, path.join(tmp, 'complaint.jsonl'));
+  await page.goto(`${svc.http}/#/complaints?show=open`);
+  await page.locator('article.complaint .summary', { hasText: markup }).waitFor();
+  assert.equal(await page.locator('article.complaint img, article.complaint .summary b').count(), 0);
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
+
   assert.deepEqual(errors, [], 'no script errors on any page');
   step('passed');
 }
