@@ -67,11 +67,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Witn
     let cosigner = Cosigner::new(&config.name, config.key.clone())
         .map_err(|e| WitnessError::Io(e.to_string()))?;
     let names = tallylog_nats::Names::new(config.election.clone());
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(&config.nats_url)
-        .await
-        .map_err(|e| WitnessError::Nats(e.to_string()))?;
+    let client = tallylog_nats::connect(
+        &config.nats_url,
+        async_nats::ConnectOptions::new().retry_on_initial_connect(),
+    )
+    .await
+    .map_err(|e| WitnessError::Nats(e.to_string()))?;
     let mut last: Option<VerifiedCheckpoint> = match std::fs::read(&config.state) {
         Ok(b) => {
             let s: State = serde_json::from_slice(&b).map_err(|e| {

@@ -14,8 +14,15 @@ use crate::Outcome;
 
 #[derive(clap::Args)]
 pub struct LedgerArgs {
-    /// The NATS server to use.
-    #[arg(long, env = "TALLYLOG_NATS", default_value = "nats://127.0.0.1:4222")]
+    /// The NATS server to use: a URL, or the URLs of a cluster separated by
+    /// commas; nats://USER:PASSWORD@HOST:PORT where the server requires
+    /// credentials (deploy/nats/accounts.conf).
+    #[arg(
+        long,
+        env = "TALLYLOG_NATS",
+        hide_env_values = true,
+        default_value = "nats://127.0.0.1:4222"
+    )]
     nats: String,
     #[command(flatten)]
     common: Common,
@@ -24,7 +31,12 @@ pub struct LedgerArgs {
 #[derive(clap::Args)]
 pub struct ProjectorArgs {
     /// The NATS server the ledger publishes the log on.
-    #[arg(long, env = "TALLYLOG_NATS", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long,
+        env = "TALLYLOG_NATS",
+        hide_env_values = true,
+        default_value = "nats://127.0.0.1:4222"
+    )]
     nats: String,
     /// Where the projector keeps its copy of the log.
     #[arg(long, env = "TALLYLOG_PROJECTOR_DATA")]
@@ -41,7 +53,12 @@ pub struct ProjectorArgs {
 #[derive(clap::Args)]
 pub struct GatewayArgs {
     /// The NATS server the ledger publishes the log on.
-    #[arg(long, env = "TALLYLOG_NATS", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long,
+        env = "TALLYLOG_NATS",
+        hide_env_values = true,
+        default_value = "nats://127.0.0.1:4222"
+    )]
     nats: String,
     /// Where the gateway keeps its copy of the log.
     #[arg(long, env = "TALLYLOG_GATEWAY_DATA")]
@@ -95,7 +112,7 @@ impl HttpArgs {
 #[derive(clap::Args)]
 pub struct UpArgs {
     /// Use this NATS server instead of starting one under --data.
-    #[arg(long, env = "TALLYLOG_NATS")]
+    #[arg(long, env = "TALLYLOG_NATS", hide_env_values = true)]
     nats: Option<String>,
     #[command(flatten)]
     common: Common,
@@ -129,6 +146,11 @@ struct Common {
     /// Cosignatures a checkpoint needs before it is served as the latest.
     #[arg(long, default_value_t = 0)]
     quorum: usize,
+    /// Copies of the intake and log streams JetStream keeps: 1 on one
+    /// server, 3 on a three-node cluster. Used when the streams are created;
+    /// an existing stream keeps its count (a difference is logged).
+    #[arg(long, env = "TALLYLOG_REPLICAS", default_value = "1")]
+    replicas: tallylog_nats::Replicas,
 }
 
 impl Common {
@@ -199,10 +221,15 @@ fn shutdown_on_signal() -> CancellationToken {
 
 pub fn ledger(a: LedgerArgs) -> Result<Outcome> {
     let config = a.common.ledger_config(a.nats.clone())?;
+    let replicas = a.common.replicas;
     runtime()?.block_on(async {
         let shutdown = shutdown_on_signal();
-        eprintln!("ledger: election {} on {}", config.election, a.nats);
-        tallylog_ledger::run(config, shutdown)
+        eprintln!(
+            "ledger: election {} on {} ({replicas} stream replicas)",
+            config.election,
+            tallylog_nats::redact(&a.nats)
+        );
+        tallylog_ledger::run_with_replicas(config, replicas, shutdown)
             .await
             .context("running the ledger")
     })?;
@@ -221,7 +248,7 @@ pub fn projector(a: ProjectorArgs) -> Result<Outcome> {
         eprintln!(
             "projector: election {} on {}, queries on {}",
             config.election,
-            a.nats,
+            tallylog_nats::redact(&a.nats),
             tallylog_nats::Names::new(config.election.clone()).query()
         );
         tallylog_projector::run(config, shutdown)
@@ -246,7 +273,7 @@ pub fn gateway(a: GatewayArgs) -> Result<Outcome> {
             "gateway: http://{} (election {} on {})",
             listener.local_addr()?,
             config.election,
-            a.nats
+            tallylog_nats::redact(&a.nats)
         );
         tallylog_gateway::run(config, listener, shutdown)
             .await
@@ -256,6 +283,12 @@ pub fn gateway(a: GatewayArgs) -> Result<Outcome> {
 }
 
 pub fn up(a: UpArgs) -> Result<Outcome> {
+    let replicas = a.common.replicas;
+    if a.nats.is_none() && replicas != tallylog_nats::Replicas::ONE {
+        anyhow::bail!(
+            "--replicas {replicas} needs a NATS cluster: `up` alone starts one server; pass --nats with the cluster's URLs"
+        );
+    }
     runtime()?.block_on(async {
         let shutdown = shutdown_on_signal();
         let (server, url) = match &a.nats {
@@ -268,7 +301,7 @@ pub fn up(a: UpArgs) -> Result<Outcome> {
                 (Some(s), url)
             }
         };
-        println!("nats: {url}");
+        println!("nats: {}", tallylog_nats::redact(&url));
         let config = a.common.ledger_config(url)?;
         println!(
             "ledger: election {}, data in {}",
@@ -294,7 +327,7 @@ pub fn up(a: UpArgs) -> Result<Outcome> {
         println!("gateway: http://{}", listener.local_addr()?);
         let (ledger, projector) = tokio::join!(
             async {
-                let r = tallylog_ledger::run(config, shutdown.clone())
+                let r = tallylog_ledger::run_with_replicas(config, replicas, shutdown.clone())
                     .await
                     .context("running the ledger");
                 // Whatever stopped the ledger stops the rest.

@@ -28,7 +28,7 @@ use tallylog_core::checkpoint::LogSigner;
 use tallylog_core::cosign::WitnessKey;
 use tallylog_core::receipt::Reply;
 use tallylog_core::types::{ElectionId, EventId, LogIndex, Origin};
-use tallylog_nats::{Backoff, Names, REPLY_TO};
+use tallylog_nats::{Backoff, Names, Replicas, REPLY_TO};
 use tallylog_store::{Store, StoreError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -102,12 +102,28 @@ fn serialize_reasons<S: serde::Serializer>(
 /// Runs the ledger until `shutdown` is cancelled. Every batch whose replies
 /// were sent is durable; on shutdown the batch in hand is finished first.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), LedgerError> {
-    use tracing::Instrument;
-    let span = tracing::info_span!("ledger", election = %config.election);
-    run_inner(config, shutdown).instrument(span).await
+    run_with_replicas(config, Replicas::ONE, shutdown).await
 }
 
-async fn run_inner(config: Config, shutdown: CancellationToken) -> Result<(), LedgerError> {
+/// As [`run`], creating the election's streams with `replicas` copies (3 on
+/// a three-node cluster). A parameter rather than a `Config` field only so
+/// that the many `Config` literals in other crates' tests need not change at
+/// once; an existing stream keeps its count (see `ensure_streams`).
+pub async fn run_with_replicas(
+    config: Config,
+    replicas: Replicas,
+    shutdown: CancellationToken,
+) -> Result<(), LedgerError> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("ledger", election = %config.election);
+    run_inner(config, replicas, shutdown).instrument(span).await
+}
+
+async fn run_inner(
+    config: Config,
+    replicas: Replicas,
+    shutdown: CancellationToken,
+) -> Result<(), LedgerError> {
     let names = Names::new(config.election.clone());
     let signer = LogSigner::new(config.origin.as_str(), config.log_key.clone())
         .map_err(|e| LedgerError::Identity(e.to_string()))?;
@@ -138,13 +154,18 @@ async fn run_inner(config: Config, shutdown: CancellationToken) -> Result<(), Le
     let head_size = store.read().expect("lock").head().size;
     tracing::info!(election = %config.election, size = head_size, "ledger starting");
 
-    let client = async_nats::ConnectOptions::new()
-        .name("tallylog-ledger")
-        .connect(&config.nats_url)
-        .await
-        .map_err(|e| LedgerError::Nats(format!("connecting to {}: {e}", config.nats_url)))?;
+    // Its own requests use an inbox prefix of their own, so that its `_INBOX.`
+    // traffic is only replies to publishers (deploy/nats/accounts.conf).
+    let client = tallylog_nats::connect(
+        &config.nats_url,
+        async_nats::ConnectOptions::new()
+            .name("tallylog-ledger")
+            .custom_inbox_prefix(tallylog_nats::LEDGER_INBOX_PREFIX),
+    )
+    .await
+    .map_err(|e| LedgerError::Nats(e.to_string()))?;
     let js = jetstream::new(client.clone());
-    let (intake, _log) = tallylog_nats::ensure_streams(&js, &names)
+    let (intake, _log) = tallylog_nats::ensure_streams(&js, &names, replicas)
         .await
         .map_err(|e| LedgerError::Nats(e.to_string()))?;
 

@@ -20,6 +20,12 @@
 //! follows a province with `tallylog.E.log.*.12.>`. The intake stream keeps
 //! every submission in order forever (limits retention): it is the ledger's
 //! input, and a replica that replays it must arrive at the same log.
+//!
+//! Every service and client connects through [`connect`], which takes one
+//! server URL or a comma-separated list (a cluster), with credentials in the
+//! URL (`nats://USER:PASSWORD@HOST:4222`) for servers that require them
+//! (deploy/nats/accounts.conf). Streams are created with a [`Replicas`] count:
+//! one on a single server, three on a cluster.
 
 pub mod submit;
 
@@ -28,6 +34,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
+use async_nats::{ConnectOptions, ServerAddr};
 use tallylog_core::event::{Kind, MAX_EVENT_BYTES};
 use tallylog_core::types::{ElectionId, RegionCode};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -51,6 +58,13 @@ impl Backoff {
 
 /// Header naming where the ledger sends its reply to a submission.
 pub const REPLY_TO: &str = "Tallylog-Reply-To";
+
+/// The inbox prefix of the ledger's own requests (JetStream API calls, its
+/// intake consumer's deliveries, acknowledgements of its log publishes). Not
+/// `_INBOX`, so that the ledger's `_INBOX.` traffic is only its replies to
+/// publishers: deploy/nats/accounts.conf passes exactly that to the account
+/// the publishers are in, and nothing of the ledger's own.
+pub const LEDGER_INBOX_PREFIX: &str = "_LEDGER";
 
 /// The NATS names of one election.
 #[derive(Clone, Debug)]
@@ -127,6 +141,10 @@ pub enum NatsError {
     NotInstalled(String),
     #[error("nats-server did not start: {0}")]
     Start(String),
+    #[error("{0}")]
+    Connect(String),
+    #[error("the NATS server list {shown:?} is not usable: {message}")]
+    BadUrl { shown: String, message: String },
 }
 
 /// The largest message the streams accept: NATS's default maximum payload.
@@ -137,11 +155,66 @@ pub const MAX_MESSAGE_BYTES: i32 = 1024 * 1024;
 
 const _: () = assert!(MAX_EVENT_BYTES < MAX_MESSAGE_BYTES as usize);
 
-/// Creates the election's intake and log streams if they do not exist, and
-/// returns them.
+/// How many servers keep a copy of each of the election's streams: 1 on a
+/// single server, 3 on a three-node cluster (a message is then acknowledged
+/// only once two of them have it, so one node can die without losing it).
+/// JetStream allows 1 to 5.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replicas(usize);
+
+impl Replicas {
+    pub const ONE: Replicas = Replicas(1);
+
+    pub fn new(n: usize) -> Result<Replicas, String> {
+        if (1..=5).contains(&n) {
+            Ok(Replicas(n))
+        } else {
+            Err(format!(
+                "{n} replicas: JetStream keeps 1 to 5 copies of a stream (1 on a single server, 3 on a three-node cluster)"
+            ))
+        }
+    }
+
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl Default for Replicas {
+    fn default() -> Self {
+        Replicas::ONE
+    }
+}
+
+impl std::str::FromStr for Replicas {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let n: usize = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a number of replicas"))?;
+        Replicas::new(n)
+    }
+}
+
+impl std::fmt::Display for Replicas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Creates the election's intake and log streams if they do not exist, with
+/// `replicas` copies each, and returns them.
+///
+/// A stream that exists keeps the replica count it has: changing it moves
+/// data between servers and is an operator's decision, not something to do
+/// because one start was given another flag. A difference is logged (as an
+/// error when the stream has fewer copies than asked for, since it is then
+/// less durable than the operator believes).
 pub async fn ensure_streams(
     js: &jetstream::Context,
     names: &Names,
+    replicas: Replicas,
 ) -> Result<(stream::Stream, stream::Stream), NatsError> {
     let make = |name: String, subject: String, what: &str| stream::Config {
         name,
@@ -155,6 +228,7 @@ pub async fn ensure_streams(
         // the intake is the ledger's input and the log stream is the log.
         deny_delete: true,
         deny_purge: true,
+        num_replicas: replicas.get(),
         ..Default::default()
     };
     let mut out = Vec::new();
@@ -175,9 +249,21 @@ pub async fn ensure_streams(
             .get_or_create_stream(cfg)
             .await
             .map_err(|e| NatsError::Stream {
-                stream: name,
+                stream: name.clone(),
                 message: e.to_string(),
             })?;
+        let have = s.cached_info().config.num_replicas.max(1);
+        if have < replicas.get() {
+            tracing::error!(
+                stream = %name, replicas = have, wanted = replicas.get(),
+                "the stream has fewer replicas than configured; it stays as it is until an operator changes it (deploy/RUNBOOK.md)"
+            );
+        } else if have > replicas.get() {
+            tracing::warn!(
+                stream = %name, replicas = have, wanted = replicas.get(),
+                "the stream has more replicas than configured; it stays as it is"
+            );
+        }
         out.push(s);
     }
     let log = out.pop().expect("two streams");
@@ -185,12 +271,164 @@ pub async fn ensure_streams(
     Ok((intake, log))
 }
 
+/// Connects to NATS with `options` (a name, retries), at `servers`: one URL or
+/// several separated by commas (the servers of a cluster: whichever answers
+/// first is used, and the client learns the others from it and moves to them
+/// when its server dies).
+///
+/// A URL may carry credentials: `nats://USER:PASSWORD@HOST:PORT`
+/// (percent-encode `@`, `:`, `/` and `%` in them) or `nats://TOKEN@HOST:PORT`.
+/// async-nats 0.51 parses them but never sends them (nats-io/nats.rs#1623),
+/// so they are taken out of the URL here and handed to the connection
+/// options; errors show the URL with the password replaced ([`redact`]).
+pub async fn connect(
+    servers: &str,
+    options: ConnectOptions,
+) -> Result<async_nats::Client, NatsError> {
+    let list = ServerList::parse(servers)?;
+    let options = match list.auth {
+        Some(Auth::UserPassword(user, password)) => options.user_and_password(user, password),
+        Some(Auth::Token(token)) => options.token(token),
+        None => options,
+    };
+    options
+        .connect(list.servers.as_slice())
+        .await
+        .map_err(|e| NatsError::Connect(format!("connecting to {}: {e}", redact(servers))))
+}
+
+/// `servers` as it may be shown or logged: each URL's password (or token)
+/// replaced by `***`, the user name kept.
+pub fn redact(servers: &str) -> String {
+    servers
+        .split(',')
+        .map(|item| match split_url(item.trim()) {
+            Some((scheme, Some(userinfo), rest)) => {
+                let shown = match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:***"),
+                    None => "***".to_owned(),
+                };
+                format!("{scheme}://{shown}@{rest}")
+            }
+            _ => item.trim().to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+enum Auth {
+    UserPassword(String, String),
+    Token(String),
+}
+
+/// Server addresses without credentials, and the credentials they carried.
+struct ServerList {
+    servers: Vec<ServerAddr>,
+    auth: Option<Auth>,
+}
+
+impl ServerList {
+    fn parse(servers: &str) -> Result<ServerList, NatsError> {
+        let bad = |message: String| NatsError::BadUrl {
+            shown: redact(servers),
+            message,
+        };
+        let mut list = ServerList {
+            servers: Vec::new(),
+            auth: None,
+        };
+        let mut seen: Option<&str> = None;
+        for item in servers.split(',').map(str::trim) {
+            let Some((scheme, userinfo, rest)) = split_url(item) else {
+                return Err(bad("an empty server address".to_owned()));
+            };
+            if let Some(userinfo) = userinfo {
+                // One connection has one identity: every URL that names
+                // credentials must name the same ones.
+                if seen.is_some_and(|s| s != userinfo) {
+                    return Err(bad(
+                        "the URLs carry different credentials; give them once, or the same on each"
+                            .to_owned(),
+                    ));
+                }
+                seen = Some(userinfo);
+                list.auth = Some(match userinfo.split_once(':') {
+                    Some((user, password)) => Auth::UserPassword(
+                        percent_decode(user).map_err(bad)?,
+                        percent_decode(password).map_err(bad)?,
+                    ),
+                    None => Auth::Token(percent_decode(userinfo).map_err(bad)?),
+                });
+            }
+            let bare = format!("{scheme}://{rest}");
+            let addr: ServerAddr = bare.parse().map_err(|e| bad(format!("{bare}: {e}")))?;
+            list.servers.push(addr);
+        }
+        Ok(list)
+    }
+}
+
+/// Splits `scheme://userinfo@rest` (scheme `nats` when absent); `None` for
+/// an empty address.
+fn split_url(item: &str) -> Option<(&str, Option<&str>, &str)> {
+    if item.is_empty() {
+        return None;
+    }
+    let (scheme, after) = item.split_once("://").unwrap_or(("nats", item));
+    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    match after[..authority_end].rfind('@') {
+        Some(at) => Some((scheme, Some(&after[..at]), &after[at + 1..])),
+        None => Some((scheme, None, after)),
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("a `%` in the credentials is not followed by two hex digits")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "the credentials are not UTF-8 once decoded".to_owned())
+}
+
 /// A `nats-server` with JetStream started by us, listening on a free loopback
 /// port with its own storage directory; stopped when dropped.
 pub struct LocalServer {
     child: tokio::process::Child,
     url: String,
+    name: String,
+    routes: Option<String>,
     _tmp: Option<tempfile::TempDir>,
+}
+
+/// How to start a local `nats-server`, beyond the defaults of
+/// [`LocalServer::start`]: JetStream on, loopback only.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    /// JetStream storage (`-sd`); a new temporary directory if `None`.
+    pub dir: Option<PathBuf>,
+    /// The client port; any free port if `None`.
+    pub port: Option<u16>,
+    /// A configuration file (`-c`), for accounts and permissions. Its
+    /// `jetstream` block must not set `store_dir` (nats-server refuses it
+    /// twice), and its `listen` is overridden by the loopback address.
+    pub config: Option<PathBuf>,
+    /// More arguments: a server name, cluster options.
+    pub args: Vec<String>,
+    /// The server's environment: the configuration file reads passwords from it.
+    pub env: Vec<(String, String)>,
 }
 
 impl LocalServer {
@@ -203,8 +441,18 @@ impl LocalServer {
     /// As [`start`](Self::start), on a given port (restarting a server keeps its
     /// address, so clients reconnect).
     pub async fn start_on(dir: Option<&Path>, port: Option<u16>) -> Result<LocalServer, NatsError> {
-        let (tmp, dir): (Option<tempfile::TempDir>, PathBuf) = match dir {
-            Some(d) => (None, d.to_owned()),
+        Self::start_with(ServerOptions {
+            dir: dir.map(Path::to_owned),
+            port,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Starts a server as `options` say.
+    pub async fn start_with(options: ServerOptions) -> Result<LocalServer, NatsError> {
+        let (tmp, dir): (Option<tempfile::TempDir>, PathBuf) = match options.dir {
+            Some(d) => (None, d),
             None => {
                 let t = tempfile::tempdir().map_err(|e| NatsError::Start(e.to_string()))?;
                 let p = t.path().to_owned();
@@ -213,10 +461,17 @@ impl LocalServer {
         };
         std::fs::create_dir_all(&dir).map_err(|e| NatsError::Start(e.to_string()))?;
         let exe = find_server()?;
-        let port = port.map_or("-1".to_owned(), |p| p.to_string());
-        let mut child = tokio::process::Command::new(&exe)
+        let port = options.port.map_or("-1".to_owned(), |p| p.to_string());
+        let mut command = tokio::process::Command::new(&exe);
+        if let Some(config) = &options.config {
+            command.arg("-c").arg(config);
+        }
+        command
             .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
             .arg(&dir)
+            .args(&options.args)
+            .envs(options.env.iter().map(|(k, v)| (k, v)));
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -224,12 +479,18 @@ impl LocalServer {
             .map_err(|e| NatsError::Start(format!("running {}: {e}", exe.display())))?;
         let stderr = child.stderr.take().expect("stderr is piped");
         let mut lines = BufReader::new(stderr).lines();
-        let mut url = None;
+        let (mut url, mut name, mut routes) = (None, None, None);
         let mut log = Vec::new();
         let found = tokio::time::timeout(Duration::from_secs(20), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(addr) = line.split("Listening for client connections on ").nth(1) {
                     url = Some(format!("nats://{}", addr.trim()));
+                }
+                if let Some(addr) = line.split("Listening for route connections on ").nth(1) {
+                    routes = Some(format!("nats://{}", addr.trim()));
+                }
+                if let Some(n) = line.split("]   Name:").nth(1) {
+                    name = Some(n.trim().to_owned());
                 }
                 if line.contains("Server is ready") {
                     return true;
@@ -250,6 +511,8 @@ impl LocalServer {
                 Ok(LocalServer {
                     child,
                     url,
+                    name: name.unwrap_or_default(),
+                    routes,
                     _tmp: tmp,
                 })
             }
@@ -261,6 +524,76 @@ impl LocalServer {
                 )))
             }
         }
+    }
+
+    /// Starts `size` servers on loopback as one cluster (`tallylog`, servers
+    /// `n1`, `n2`, …), each with its own temporary storage, and returns once
+    /// JetStream can place a stream with `size` replicas on them. The first
+    /// server takes route connections on a free port and the others are
+    /// pointed at it; they find each other through it, and stay connected to
+    /// each other when it dies.
+    pub async fn start_cluster(size: usize) -> Result<Vec<LocalServer>, NatsError> {
+        let node = |i: usize, routes: Option<&str>| {
+            let mut args: Vec<String> = [
+                "--server_name",
+                &format!("n{i}"),
+                "--cluster_name",
+                "tallylog",
+                "--cluster",
+                "nats://127.0.0.1:-1",
+            ]
+            .map(str::to_owned)
+            .into();
+            if let Some(r) = routes {
+                args.extend(["--routes".to_owned(), r.to_owned()]);
+            }
+            ServerOptions {
+                args,
+                ..Default::default()
+            }
+        };
+        let seed = Self::start_with(node(1, None)).await?;
+        let routes = seed
+            .routes
+            .clone()
+            .ok_or_else(|| NatsError::Start("the first server took no route port".to_owned()))?;
+        let mut servers = vec![seed];
+        for i in 2..=size {
+            servers.push(Self::start_with(node(i, Some(&routes))).await?);
+        }
+        // JetStream elects a meta leader once the servers have met: until
+        // then stream creation fails. Place (and remove) a probe stream with
+        // every replica to know the cluster is whole.
+        let urls: Vec<&str> = servers.iter().map(|s| s.url()).collect();
+        let client = connect(&urls.join(","), ConnectOptions::new())
+            .await
+            .map_err(|e| NatsError::Start(e.to_string()))?;
+        let js = jetstream::new(client);
+        let probe = stream::Config {
+            name: "tallylog-cluster-probe".to_owned(),
+            subjects: vec!["tallylog-cluster-probe".to_owned()],
+            num_replicas: size,
+            ..Default::default()
+        };
+        let mut last = String::new();
+        for _ in 0..300 {
+            match js.create_stream(probe.clone()).await {
+                Ok(_) => {
+                    let _ = js.delete_stream(&probe.name).await;
+                    return Ok(servers);
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(NatsError::Start(format!(
+            "the cluster did not form within 30 s: {last}"
+        )))
+    }
+
+    /// The server's name (`n1`… in a cluster).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub fn url(&self) -> &str {
@@ -341,5 +674,50 @@ mod tests {
             n.log(Kind::KeyRegister, None),
             "tallylog.kh-2023.log.key_register._._._._"
         );
+    }
+
+    #[test]
+    fn credentials_leave_the_url_and_never_show() {
+        let l = ServerList::parse("nats://observer:p%40ss:w0rd@10.0.0.1:4222").unwrap();
+        assert_eq!(l.servers.len(), 1);
+        assert_eq!(l.servers[0].host(), "10.0.0.1");
+        assert!(!l.servers[0].has_user_pass());
+        match l.auth {
+            Some(Auth::UserPassword(u, p)) => {
+                assert_eq!((u.as_str(), p.as_str()), ("observer", "p@ss:w0rd"))
+            }
+            _ => panic!("expected a user and password"),
+        }
+        assert_eq!(
+            redact("nats://observer:p%40ss@a:4222, nats://b:4222,tok3n@c"),
+            "nats://observer:***@a:4222,nats://b:4222,nats://***@c"
+        );
+        // A token, and a list whose URLs carry the credentials once.
+        let l = ServerList::parse("s3cret@a:4222,nats://b:4223").unwrap();
+        assert_eq!(l.servers.len(), 2);
+        assert!(matches!(l.auth, Some(Auth::Token(t)) if t == "s3cret"));
+        assert!(ServerList::parse("nats://a:4222").unwrap().auth.is_none());
+    }
+
+    #[test]
+    fn unusable_server_lists_are_refused_without_showing_the_password() {
+        for bad in [
+            "nats://u:one@a:4222,nats://u:two@b:4222",
+            "nats://u:p%4@a:4222",
+            "nats://u:secret@a:4222,",
+            "http://u:secret@a:4222",
+        ] {
+            let e = ServerList::parse(bad).err().expect(bad).to_string();
+            assert!(!e.contains("secret") && !e.contains("one@"), "{e}");
+        }
+    }
+
+    #[test]
+    fn replicas_are_one_to_five() {
+        assert_eq!("3".parse::<Replicas>().unwrap().get(), 3);
+        assert_eq!(Replicas::default(), Replicas::ONE);
+        for bad in ["0", "6", "x", "-1"] {
+            assert!(bad.parse::<Replicas>().is_err(), "{bad}");
+        }
     }
 }

@@ -86,12 +86,15 @@ pub struct Submitter {
 }
 
 impl Submitter {
+    /// Connects to `url`: one server or a comma-separated list, with
+    /// credentials if the server needs them (see [`crate::connect`]).
     pub async fn connect(url: &str, names: Names) -> Result<Submitter, SubmitError> {
-        let client = async_nats::ConnectOptions::new()
-            .name("tallylog-submit")
-            .connect(url)
-            .await
-            .map_err(|e| SubmitError::Nats(format!("connecting to {url}: {e}")))?;
+        let client = crate::connect(
+            url,
+            async_nats::ConnectOptions::new().name("tallylog-submit"),
+        )
+        .await
+        .map_err(|e| SubmitError::Nats(e.to_string()))?;
         Self::with_client(client, names).await
     }
 

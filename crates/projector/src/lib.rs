@@ -216,13 +216,12 @@ impl Follower {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), ProjectorError> {
         let span = tracing::info_span!("projector", election = %self.config.election);
         let _enter = span.enter();
-        let client = async_nats::ConnectOptions::new()
-            .retry_on_initial_connect()
-            .connect(&self.config.nats_url)
-            .await
-            .map_err(|e| {
-                ProjectorError::Nats(format!("connecting to {}: {e}", self.config.nats_url))
-            })?;
+        let client = tallylog_nats::connect(
+            &self.config.nats_url,
+            async_nats::ConnectOptions::new().retry_on_initial_connect(),
+        )
+        .await
+        .map_err(|e| ProjectorError::Nats(e.to_string()))?;
         let names = Names::new(self.config.election.clone());
         let js = jetstream::new(client.clone());
 
