@@ -117,6 +117,17 @@ pub async fn submit(State(app): State<Arc<App>>, body: Result<Bytes, BytesReject
         app.metrics.submission(e.code());
         return rejected(e.code(), e.to_string());
     }
+    let Ok(_place) = app.submissions.try_acquire() else {
+        app.metrics.submission("busy");
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the gateway has as many submissions awaiting the ledger as it takes; try again in a second",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return r;
+    };
     let opts = Options {
         in_flight: 1,
         reply_timeout: Duration::from_secs(5),

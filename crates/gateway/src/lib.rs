@@ -83,6 +83,8 @@ pub struct App {
     pub(crate) ledger_up: std::sync::atomic::AtomicBool,
     pub(crate) limits: Limits,
     pub(crate) guard: limits::Guard,
+    /// Places for submissions awaiting the ledger (`Limits::max_submissions`).
+    pub(crate) submissions: tokio::sync::Semaphore,
     pub(crate) metrics: limits::Metrics,
     pub(crate) shutdown: CancellationToken,
 }
@@ -172,6 +174,7 @@ pub async fn run(
         trouble: RwLock::new(None),
         ledger_up: Default::default(),
         guard: limits::Guard::default(),
+        submissions: tokio::sync::Semaphore::new(config.limits.max_submissions),
         metrics: limits::Metrics::default(),
         limits: config.limits,
         shutdown: stop.clone(),

@@ -35,6 +35,10 @@ pub struct Limits {
     pub max_streams: usize,
     /// Live streams open at once from one client address.
     pub max_streams_per_client: usize,
+    /// Submissions forwarded to the ledger and awaiting its verdict at once;
+    /// past this a submission is refused with 503 and `Retry-After`, so a
+    /// flood slows publishers down instead of growing the gateway's memory.
+    pub max_submissions: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +49,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             max_streams: 1_000,
             max_streams_per_client: 16,
+            max_submissions: 512,
         }
     }
 }

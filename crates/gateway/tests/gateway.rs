@@ -641,3 +641,25 @@ fn tallies_and_stations_are_served_and_the_api_is_described_and_limited() {
     let v: Value = serde_json::from_reader(r.into_reader()).unwrap();
     assert_eq!(v["error"]["code"], "rate_limited");
 }
+
+#[test]
+fn submissions_past_the_limit_in_flight_are_refused_with_retry_after() {
+    // No place at all for submissions: every one is turned away at the door
+    // (the same path a flood takes once the places are full).
+    let stack = start(tallylog_gateway::Limits {
+        max_submissions: 0,
+        ..Default::default()
+    });
+    let r = agent()
+        .post(&format!("{}/v1/submissions", stack.http))
+        .send_bytes(sample::events()[0].event().bytes());
+    match r {
+        Err(ureq::Error::Status(503, r)) => {
+            assert_eq!(r.header("retry-after"), Some("1"));
+            let v: Value = serde_json::from_reader(r.into_reader()).unwrap();
+            assert_eq!(v["error"]["code"], "busy");
+        }
+        other => panic!("{:?}", other.map(|r| r.status())),
+    }
+    assert_eq!(stack.json("/healthz")["size"], 0, "nothing was submitted");
+}
