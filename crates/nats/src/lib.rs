@@ -409,7 +409,6 @@ pub struct LocalServer {
     child: tokio::process::Child,
     url: String,
     name: String,
-    routes: Option<String>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -479,15 +478,12 @@ impl LocalServer {
             .map_err(|e| NatsError::Start(format!("running {}: {e}", exe.display())))?;
         let stderr = child.stderr.take().expect("stderr is piped");
         let mut lines = BufReader::new(stderr).lines();
-        let (mut url, mut name, mut routes) = (None, None, None);
+        let (mut url, mut name) = (None, None);
         let mut log = Vec::new();
         let found = tokio::time::timeout(Duration::from_secs(20), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(addr) = line.split("Listening for client connections on ").nth(1) {
                     url = Some(format!("nats://{}", addr.trim()));
-                }
-                if let Some(addr) = line.split("Listening for route connections on ").nth(1) {
-                    routes = Some(format!("nats://{}", addr.trim()));
                 }
                 if let Some(n) = line.split("]   Name:").nth(1) {
                     name = Some(n.trim().to_owned());
@@ -512,7 +508,6 @@ impl LocalServer {
                     child,
                     url,
                     name: name.unwrap_or_default(),
-                    routes,
                     _tmp: tmp,
                 })
             }
@@ -528,38 +523,44 @@ impl LocalServer {
 
     /// Starts `size` servers on loopback as one cluster (`tallylog`, servers
     /// `n1`, `n2`, …), each with its own temporary storage, and returns once
-    /// JetStream can place a stream with `size` replicas on them. The first
-    /// server takes route connections on a free port and the others are
-    /// pointed at it; they find each other through it, and stay connected to
-    /// each other when it dies.
+    /// JetStream can place a stream with `size` replicas on them. Every
+    /// server is given every route (JetStream clustering requires configured
+    /// routes), on ports found free just before; clients take any free port.
     pub async fn start_cluster(size: usize) -> Result<Vec<LocalServer>, NatsError> {
-        let node = |i: usize, routes: Option<&str>| {
-            let mut args: Vec<String> = [
+        let ports = (0..size)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map(|a| a.port())
+                    .map_err(|e| NatsError::Start(format!("finding a free port: {e}")))
+            })
+            .collect::<Result<Vec<u16>, _>>()?;
+        let routes = ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut servers = Vec::new();
+        for (i, port) in ports.iter().enumerate() {
+            let args = [
                 "--server_name",
-                &format!("n{i}"),
+                &format!("n{}", i + 1),
                 "--cluster_name",
                 "tallylog",
                 "--cluster",
-                "nats://127.0.0.1:-1",
+                &format!("nats://127.0.0.1:{port}"),
+                "--routes",
+                &routes,
             ]
             .map(str::to_owned)
             .into();
-            if let Some(r) = routes {
-                args.extend(["--routes".to_owned(), r.to_owned()]);
-            }
-            ServerOptions {
-                args,
-                ..Default::default()
-            }
-        };
-        let seed = Self::start_with(node(1, None)).await?;
-        let routes = seed
-            .routes
-            .clone()
-            .ok_or_else(|| NatsError::Start("the first server took no route port".to_owned()))?;
-        let mut servers = vec![seed];
-        for i in 2..=size {
-            servers.push(Self::start_with(node(i, Some(&routes))).await?);
+            servers.push(
+                Self::start_with(ServerOptions {
+                    args,
+                    ..Default::default()
+                })
+                .await?,
+            );
         }
         // JetStream elects a meta leader once the servers have met: until
         // then stream creation fails. Place (and remove) a probe stream with
