@@ -275,9 +275,24 @@ fn verify(path: &Path) -> Result<Outcome> {
         } else if read as u64 > MAX_EVENT_BYTES as u64 {
             writeln!(out, "line {n}: too_large: over {MAX_EVENT_BYTES} bytes")?;
             bad += 1;
-            // Skip the rest of the oversized line.
-            let mut sink = Vec::new();
-            reader.read_until(b'\n', &mut sink)?;
+            // Skip the rest of the oversized line a buffer at a time: it may
+            // be larger than memory (a file of zeros, a device).
+            loop {
+                let buf = reader
+                    .fill_buf()
+                    .with_context(|| format!("reading {}", path.display()))?;
+                match buf.iter().position(|&b| b == b'\n') {
+                    Some(at) => {
+                        reader.consume(at + 1);
+                        break;
+                    }
+                    None if buf.is_empty() => break,
+                    None => {
+                        let n = buf.len();
+                        reader.consume(n);
+                    }
+                }
+            }
             continue;
         }
         if line.is_empty() {
