@@ -211,7 +211,21 @@ pub fn run(a: Args) -> Result<Outcome> {
                         }
                         Err(e) => {
                             rejected += 1;
-                            println!("{at}: the ledger's receipt does not verify: {e}");
+                            // The id commits to the body only, so the intake
+                            // stream drops this as a duplicate of a logged
+                            // event with the same body and another signature,
+                            // and the receipt is that event's: this one's own
+                            // signature is at fault, not the ledger.
+                            match item.event.clone().verify() {
+                                Err(bad) => println!(
+                                    "{at}: {}: {bad} (not judged: the log holds this body under \
+                                     another signature, at index {index})",
+                                    bad.code()
+                                ),
+                                Ok(_) => {
+                                    println!("{at}: the ledger's receipt does not verify: {e}")
+                                }
+                            }
                         }
                     }
                 }
