@@ -19,6 +19,8 @@ use tallylog_core::publisher::Publisher;
 use tallylog_core::sample;
 use tallylog_store::Store;
 
+use crate::election::Size;
+
 /// What to measure and where.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -26,8 +28,14 @@ pub struct Config {
     pub dir: PathBuf,
     /// Roughly how long each measurement runs.
     pub seconds: f64,
-    /// Also run the end-to-end ingest stage (needs nats-server).
+    /// Also run the stages that need nats-server: JetStream publishing and
+    /// end-to-end ingest.
     pub ingest: bool,
+    /// The `tallylog` binary whose `ledger` command the ledger-process stage
+    /// runs; without it that stage is left out.
+    pub ledger_bin: Option<PathBuf>,
+    /// The simulated election the ledger process ingests (seed 1).
+    pub ingest_size: Size,
 }
 
 /// One measured figure and, for a stage, the limit it is compared with.
@@ -39,81 +47,127 @@ pub struct Figure {
     /// The name of the limit figure this one is bound by.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<&'static str>,
+    /// That limit's value, as measured in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_value: Option<f64>,
+    /// `value / limit_value`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio: Option<f64>,
-    pub note: &'static str,
+    pub note: String,
 }
 
+/// Every figure of one run, limits first, each stage after the limit it is
+/// compared with.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
     pub figures: Vec<Figure>,
 }
 
 impl Report {
+    /// Adds a limit: something this machine (or a target) allows, that
+    /// stages are compared with.
     pub fn limit(
         &mut self,
         name: &'static str,
         value: f64,
         unit: &'static str,
-        note: &'static str,
+        note: impl Into<String>,
     ) {
         self.figures.push(Figure {
             name,
             value,
             unit,
             limit: None,
+            limit_value: None,
             ratio: None,
-            note,
+            note: note.into(),
         });
     }
+
+    /// Adds a stage: something tallylog does, as a ratio to `limit`, which
+    /// must be in the report already.
     pub fn stage(
         &mut self,
         name: &'static str,
         value: f64,
         unit: &'static str,
         limit: &'static str,
-        note: &'static str,
+        note: impl Into<String>,
     ) {
         let base = self
-            .figures
-            .iter()
-            .find(|f| f.name == limit)
-            .map(|f| f.value)
+            .value(limit)
             .expect("invariant: a stage's limit is measured before it");
         self.figures.push(Figure {
             name,
             value,
             unit,
             limit: Some(limit),
+            limit_value: Some(base),
             ratio: Some(value / base),
-            note,
+            note: note.into(),
         });
     }
 
-    /// A plain-text table.
+    /// The value of the figure called `name`, if it was measured.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.figures
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.value)
+    }
+
+    /// A plain-text table: every figure, with its limit, the limit's value
+    /// and the ratio, as in the JSON.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "{:<34} {:>14} {:<12} {:>7}  {}\n",
-            "figure", "value", "unit", "ratio", "bound by / note"
+            "{:<34} {:>14} {:<10} {:>7}  {}\n",
+            "figure", "value", "unit", "ratio", "bound by (its value); note"
         );
         for f in &self.figures {
             let ratio = f.ratio.map(|r| format!("{r:.2}")).unwrap_or_default();
-            let by = match f.limit {
-                Some(l) => format!("{l}; {}", f.note),
-                None => format!("limit; {}", f.note),
+            let by = match (f.limit, f.limit_value) {
+                (Some(l), Some(v)) => format!("{l} ({}); {}", number(v), f.note),
+                _ => format!("limit; {}", f.note),
             };
             s.push_str(&format!(
-                "{:<34} {:>14.0} {:<12} {:>7}  {}\n",
-                f.name, f.value, f.unit, ratio, by
+                "{:<34} {:>14} {:<10} {:>7}  {}\n",
+                f.name,
+                number(f.value),
+                f.unit,
+                ratio,
+                by
             ));
         }
         s
     }
 }
 
+/// A figure for the table: whole numbers with thousands separators, small
+/// ones with two decimals.
+fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    if v.abs() < 100.0 {
+        return format!("{v:.2}");
+    }
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0.0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
 /// Runs `op` (which does `per_call` operations) until `secs` have passed;
 /// returns operations per second.
-fn rate(secs: f64, per_call: u64, mut op: impl FnMut()) -> f64 {
+pub(crate) fn rate(secs: f64, per_call: u64, mut op: impl FnMut()) -> f64 {
     let deadline = Duration::from_secs_f64(secs);
     let start = Instant::now();
     let mut n = 0u64;
@@ -387,8 +441,98 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
     let (election, entries) = crate::rebuild::election(25);
     crate::rebuild::run(&mut r, scratch.path(), &election, &entries)?;
     drop(entries);
+    let mut ledger_log = None;
     if cfg.ingest {
         crate::ingest::run(cfg, &mut r)?;
+        if let Some(bin) = &cfg.ledger_bin {
+            ledger_log = Some(crate::ingest::ledger_process(
+                cfg,
+                bin,
+                &mut r,
+                scratch.path(),
+            )?);
+        }
     }
+    proofs(cfg, &mut r, scratch.path(), ledger_log)?;
     Ok(r)
+}
+
+/// Logs shorter than this are not a realistic size for the proof stages.
+const PROOF_LOG_MIN: u64 = 100_000;
+
+/// The proof stages, over the log the ledger process wrote if it is big
+/// enough (proofs grow with the log), or else over a store filled here with
+/// the Cambodia-sized election in batches of 1,024.
+fn proofs(
+    cfg: &Config,
+    r: &mut Report,
+    scratch: &std::path::Path,
+    ledger_log: Option<PathBuf>,
+) -> std::io::Result<()> {
+    if let Some(dir) = ledger_log {
+        let store = Store::open(&dir).map_err(std::io::Error::other)?;
+        if store.head().size >= PROOF_LOG_MIN {
+            let source = format!(
+                "the ledger process's own store after ingesting the {} election",
+                cfg.ingest_size
+            );
+            return crate::proofs::run(r, &store, cfg.seconds, &source);
+        }
+    }
+    let g = crate::election::generate(Size::Cambodia, 1);
+    let signer = tallylog_core::checkpoint::LogSigner::new(g.origin.as_str(), g.log_key)
+        .map_err(std::io::Error::other)?;
+    let mut store = Store::open(&scratch.join("proof-store")).map_err(std::io::Error::other)?;
+    let mut events = g.events.into_iter().peekable();
+    while events.peek().is_some() {
+        let batch: Vec<VerifiedEvent> = events.by_ref().take(1024).collect();
+        store
+            .append_checked(batch, &signer)
+            .map_err(std::io::Error::other)?;
+    }
+    crate::proofs::run(
+        r,
+        &store,
+        cfg.seconds,
+        "a store filled with the cambodia election (seed 1) in batches of 1,024",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_carries_its_limit_and_ratio_in_the_json_and_the_table() {
+        let mut r = Report::default();
+        r.limit("disk", 200.0, "bytes/event", "raw");
+        r.stage(
+            "store",
+            500.0,
+            "bytes/event",
+            "disk",
+            format!("{} events", 3),
+        );
+        let json = serde_json::to_value(&r).expect("serialises");
+        let stage = &json["figures"][1];
+        assert_eq!(stage["limit"], "disk");
+        assert_eq!(stage["limit_value"], 200.0);
+        assert_eq!(stage["ratio"], 2.5);
+        assert_eq!(stage["note"], "3 events");
+        assert!(json["figures"][0].get("ratio").is_none());
+        let table = r.table();
+        assert_eq!(table.lines().count(), 3);
+        assert!(table.contains("2.50") && table.contains("disk (200)"));
+        assert_eq!(r.value("store"), Some(500.0));
+        assert_eq!(r.value("absent"), None);
+    }
+
+    #[test]
+    fn numbers_are_grouped_or_given_decimals() {
+        assert_eq!(number(1234567.4), "1,234,567");
+        assert_eq!(number(100.0), "100");
+        assert_eq!(number(25.0), "25.00");
+        assert_eq!(number(-4321.0), "-4,321");
+        assert_eq!(number(f64::NAN), "NaN");
+    }
 }

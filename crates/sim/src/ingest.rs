@@ -3,7 +3,18 @@
 //! all on this machine. The publisher, the server and the ledger share the same
 //! two cores, so these figures are a floor for a deployment where publishers
 //! are elsewhere.
+//!
+//! Two ledgers are measured. [`run`] runs one inside this process, on the
+//! sample election's forms, for throughput and for receipt latency at fixed
+//! offered rates. [`ledger_process`] runs `tallylog ledger` as a process of
+//! its own on a simulated election, because the ledger's memory and disk can
+//! only be told apart from the load generator's that way: its peak RSS is
+//! read from `/proc/PID/status` and its data directory is measured after it
+//! stopped.
 
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,6 +29,8 @@ use tallylog_nats::{LocalServer, Names};
 use tokio_util::sync::CancellationToken;
 
 use crate::bench::{Config, Report};
+use crate::election::{self, Size};
+use tallylog_core::keys;
 use tallylog_core::sample::{continue_after_sample, more_results};
 
 /// Publishes `n` messages of `size` bytes to a stream with up to `in_flight`
@@ -60,9 +73,15 @@ async fn jetstream_publish_rate(
     rate
 }
 
-/// This process's peak resident set (Linux `VmHWM`), in KiB.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// A process's peak resident set (Linux `VmHWM`) in KiB: `pid` "self" for
+/// this one. The kernel keeps it for the life of the process, so it can be
+/// read once, at the end, before the process exits.
+fn peak_rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    vm_hwm_kib(&status)
+}
+
+fn vm_hwm_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
@@ -189,7 +208,7 @@ pub fn run(cfg: &Config, r: &mut Report) -> std::io::Result<()> {
             r.stage(names[3], percentile(&l, 0.99), "ms", "receipt_p99_target", "publish to receipt, 99th percentile");
         }
 
-        if let Some(kib) = peak_rss_kib() {
+        if let Some(kib) = peak_rss_kib("self") {
             r.limit(
                 "memory_budget",
                 256.0,
@@ -212,4 +231,337 @@ pub fn run(cfg: &Config, r: &mut Report) -> std::io::Result<()> {
         server.stop().await;
         Ok(())
     })
+}
+
+/// Events per chunk handed to the submitter: it waits for the last reply of
+/// one chunk before the next starts (to keep each publisher's events in
+/// order), so chunks are long enough for that pause to be a small part.
+const CHUNK: usize = 32_768;
+
+/// The simulated election's events, signed before the clock starts (the
+/// sizes that fit in memory) or by a thread beside the publishing (the rest).
+enum Load {
+    Signed(std::vec::IntoIter<Vec<SignedEvent>>),
+    Streamed(tokio::sync::mpsc::Receiver<Vec<SignedEvent>>),
+}
+
+impl Load {
+    async fn next(&mut self) -> Option<Vec<SignedEvent>> {
+        match self {
+            Load::Signed(chunks) => chunks.next(),
+            Load::Streamed(rx) => rx.recv().await,
+        }
+    }
+}
+
+/// Signs the election of `size` and sends it in chunks; stops when nobody
+/// takes them any more.
+fn generate(size: Size, tx: tokio::sync::mpsc::Sender<Vec<SignedEvent>>) {
+    let mut buf = Vec::with_capacity(CHUNK);
+    election::try_stream(size, SEED, |ev| {
+        buf.push(ev.into_event());
+        if buf.len() == CHUNK && tx.blocking_send(std::mem::take(&mut buf)).is_err() {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    if !buf.is_empty() {
+        let _ = tx.blocking_send(buf);
+    }
+}
+
+/// The seed of the simulated election the ledger process ingests.
+const SEED: u64 = 1;
+
+/// Bytes a directory tree takes on disk (allocated blocks, as `du` counts)
+/// and its files' lengths.
+fn dir_bytes(dir: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let (mut allocated, mut apparent) = (0u64, 0u64);
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            let (a, b) = dir_bytes(&entry.path())?;
+            allocated += a;
+            apparent += b;
+        } else {
+            allocated += meta.blocks() * 512;
+            apparent += meta.len();
+        }
+    }
+    Ok((allocated, apparent))
+}
+
+/// The last lines of the ledger's log, for an error message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
+}
+
+/// Asks the process `pid` to stop (SIGTERM) and waits for it: the ledger
+/// finishes the batch in hand and closes its store.
+async fn stop(child: &mut tokio::process::Child) -> std::io::Result<()> {
+    if let Some(pid) = child.id() {
+        tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+    }
+    match tokio::time::timeout(Duration::from_secs(60), child.wait()).await {
+        Ok(status) => {
+            let status = status?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other(format!(
+                    "the ledger process exited with {status}"
+                )))
+            }
+        }
+        Err(_) => {
+            child.kill().await?;
+            Err(std::io::Error::other(
+                "the ledger process did not stop within 60 s of SIGTERM",
+            ))
+        }
+    }
+}
+
+/// The ledger as a process of its own (`BIN ledger`, the one a deployment
+/// runs) ingesting the simulated election of `cfg.ingest_size` from this
+/// process through its own nats-server: throughput with receipts, the
+/// ledger's own peak RSS, and the disk its store takes per event. Returns the
+/// ledger's store directory (under `dir`), for the proof stages.
+pub fn ledger_process(
+    cfg: &Config,
+    bin: &Path,
+    r: &mut Report,
+    dir: &Path,
+) -> std::io::Result<PathBuf> {
+    let size = cfg.ingest_size;
+    // The keys and names only: the generator stops at the first event.
+    let who = election::try_stream(size, SEED, |_| ControlFlow::Break(()));
+    let data = dir.join("ledger-process");
+    std::fs::create_dir_all(&data)?;
+    let key_path = data.join("log.key");
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&key_path)?;
+        f.write_all(&keys::encode_secret(&who.log_key))?;
+    }
+    // The sizes whose signed events fit comfortably in memory are signed
+    // before the clock starts, as the other ingest stage's are; the larger
+    // ones on a thread beside the publishing, which takes CPU from the ledger.
+    let presign = matches!(size, Size::Tiny | Size::Cambodia);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let server = LocalServer::start(Some(&dir.join("nats-ledger-process")))
+            .await
+            .map_err(std::io::Error::other)?;
+        let log_path = data.join("ledger.log");
+        let mut child = tokio::process::Command::new(bin)
+            .arg("ledger")
+            .arg("--nats")
+            .arg(server.url())
+            .arg("--data")
+            .arg(&data)
+            .arg("--election")
+            .arg(who.election.as_str())
+            .arg("--origin")
+            .arg(who.origin.as_str())
+            .arg("--log-key")
+            .arg(&key_path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log_path)?)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                std::io::Error::other(format!(
+                    "starting the ledger {} (choose another with --ledger-bin): {e}",
+                    bin.display()
+                ))
+            })?;
+        let pid = child
+            .id()
+            .expect("invariant: a process just spawned has an id")
+            .to_string();
+
+        let mut load = if presign {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+            let signer = std::thread::spawn(move || generate(size, tx));
+            let mut chunks = Vec::new();
+            while let Some(c) = rx.recv().await {
+                chunks.push(c);
+            }
+            signer.join().expect("the generator does not panic");
+            Load::Signed(chunks.into_iter())
+        } else {
+            let (tx, rx) = tokio::sync::mpsc::channel(2);
+            std::thread::spawn(move || generate(size, tx));
+            Load::Streamed(rx)
+        };
+
+        let names = Names::new(who.election.clone());
+        let submitter = Submitter::connect(server.url(), names.clone())
+            .await
+            .map_err(std::io::Error::other)?;
+        // Wait until the ledger answers (its streams exist) before loading it.
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let asked = tokio::time::timeout(
+                Duration::from_secs(1),
+                submitter.client().request(names.stats(), "".into()),
+            )
+            .await;
+            if matches!(asked, Ok(Ok(_))) {
+                break;
+            }
+            if let Some(status) = child.try_wait()? {
+                return Err(std::io::Error::other(format!(
+                    "the ledger process exited with {status}: {}",
+                    tail(&log_path)
+                )));
+            }
+            if Instant::now() >= until {
+                return Err(std::io::Error::other(format!(
+                    "the ledger process did not answer within 30 s: {}",
+                    tail(&log_path)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        let opts = Options {
+            in_flight: 1024,
+            reply_timeout: Duration::from_secs(30),
+            attempts: 3,
+            pace: None,
+        };
+        let (mut events, mut raw_bytes) = (0u64, 0u64);
+        let started = Instant::now();
+        while let Some(chunk) = load.next().await {
+            let replies = submitter.submit(&chunk, &opts, |_, _| {}).await;
+            for (ev, reply) in chunk.iter().zip(replies) {
+                match reply {
+                    Ok(Reply::Accepted { .. }) => {
+                        events += 1;
+                        raw_bytes += ev.bytes().len() as u64;
+                    }
+                    other => {
+                        return Err(std::io::Error::other(format!(
+                            "the ledger process did not accept event {} of the {size} election: {other:?}",
+                            ev.id()
+                        )))
+                    }
+                }
+            }
+        }
+        let took = started.elapsed().as_secs_f64();
+        // Read before it exits: the kernel keeps the peak for the process's life.
+        let hwm = peak_rss_kib(&pid);
+        stop(&mut child).await?;
+        server.stop().await;
+
+        r.stage(
+            "ledger_process_ingest",
+            events as f64 / took,
+            "events/s",
+            "ed25519_verify_strict_2t",
+            format!(
+                "`tallylog ledger` as its own process ingesting the {size} election (seed {SEED}, \
+                 {events} events, {}), receipts awaited, 1,024 in flight; publisher on the same 2 cores",
+                if presign { "signed beforehand" } else { "signed on the fly by the publisher" }
+            ),
+        );
+        if r.value("memory_budget").is_none() {
+            r.limit(
+                "memory_budget",
+                256.0,
+                "MiB",
+                "issue 8 target for the ledger's peak RSS",
+            );
+        }
+        match hwm {
+            Some(kib) => r.stage(
+                "ledger_process_peak_rss",
+                kib as f64 / 1024.0,
+                "MiB",
+                "memory_budget",
+                format!(
+                    "VmHWM of the ledger process after ingesting the {size} election \
+                     (the target is for the indonesia size)"
+                ),
+            ),
+            None => {
+                return Err(std::io::Error::other(format!(
+                    "reading /proc/{pid}/status for the ledger's peak RSS"
+                )))
+            }
+        }
+        let per_event = |b: u64| b as f64 / events.max(1) as f64;
+        r.limit(
+            "raw_event_bytes",
+            per_event(raw_bytes),
+            "bytes/event",
+            format!(
+                "the signed events' own bytes, on average ({raw_bytes} bytes for {events} events)"
+            ),
+        );
+        let (allocated, apparent) = dir_bytes(&data.join("ledger"))?;
+        r.stage(
+            "ledger_disk_per_event",
+            per_event(allocated),
+            "bytes/event",
+            "raw_event_bytes",
+            format!(
+                "the ledger's store on disk after it stopped ({allocated} bytes allocated, \
+                 {apparent} apparent), per event; target: ratio under 3"
+            ),
+        );
+        let (nats_allocated, _) = dir_bytes(&dir.join("nats-ledger-process"))?;
+        r.stage(
+            "nats_disk_per_event",
+            per_event(nats_allocated),
+            "bytes/event",
+            "raw_event_bytes",
+            "nats-server's JetStream store beside it (the submissions and the published log), \
+             per event; not part of the target",
+        );
+        Ok(data.join("ledger"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peak_resident_set_is_read_from_proc_status() {
+        let status = "Name:\ttallylog\nVmPeak:\t  900 kB\nVmHWM:\t  113664 kB\nVmRSS:\t 1 kB\n";
+        assert_eq!(vm_hwm_kib(status), Some(113_664));
+        assert_eq!(vm_hwm_kib("Name:\tx\n"), None);
+        assert!(peak_rss_kib("self").is_some_and(|kib| kib > 0));
+    }
+
+    #[test]
+    fn a_directory_is_measured_with_what_is_under_it() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("a"), [0u8; 100]).expect("write");
+        std::fs::write(dir.path().join("sub/b"), [0u8; 5000]).expect("write");
+        let (allocated, apparent) = dir_bytes(dir.path()).expect("measured");
+        assert_eq!(apparent, 5100);
+        assert!(allocated >= 4096);
+    }
 }

@@ -3,7 +3,10 @@
 //!
 //! - [`bench`]: `tallylog bench`, the machine's limits and tallylog's stages
 //!   measured in one run and reported as ratios.
-//! - [`ingest`]: the end-to-end ingest stage (NATS, ledger, receipts).
+//! - [`ingest`]: the end-to-end ingest stages (NATS, ledger, receipts), the
+//!   ledger's own memory and disk.
+//! - [`rebuild`]: the projection rebuild and audit stages.
+//! - [`proofs`]: inclusion and consistency proofs from a ledger's store.
 //! - [`election`]: simulated elections from tiny to Indonesia-sized, the same
 //!   bytes for the same size and seed, every event one the rules accept.
 //! - [`output`]: a simulated election written to a directory (`tallylog
@@ -17,4 +20,5 @@ pub mod election;
 pub mod ingest;
 pub mod live;
 pub mod output;
+pub mod proofs;
 pub mod rebuild;
