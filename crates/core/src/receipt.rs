@@ -95,7 +95,11 @@ impl Receipt {
             .next()
             .and_then(|l| l.strip_prefix("index "))
             .ok_or_else(|| bad("no index line"))?;
-        if index.is_empty() || (index.len() > 1 && index.starts_with('0')) {
+        // Digits only: Rust's integer parser would also take a leading `+`.
+        if index.is_empty()
+            || !index.bytes().all(|b| b.is_ascii_digit())
+            || (index.len() > 1 && index.starts_with('0'))
+        {
             return Err(bad("the index is not a canonical decimal"));
         }
         let index: u64 = index
@@ -168,6 +172,16 @@ mod tests {
     use crate::merkle::MemoryTree;
     use crate::sample;
 
+    fn entries_receipt_text(entries: &[Entry], tree: &MemoryTree, cp: &[u8], i: usize) -> String {
+        Receipt {
+            index: entries[i].index(),
+            prev: entries[i].prev(),
+            proof: merkle::prove_inclusion(tree.size(), i as u64, tree).unwrap(),
+            checkpoint: cp.to_vec(),
+        }
+        .encode()
+    }
+
     #[test]
     fn a_receipt_round_trips_and_proves_its_event() {
         let events = sample::events();
@@ -199,6 +213,19 @@ mod tests {
             let mut moved = back.clone();
             moved.index = LogIndex((i as u64 + 1) % tree.size());
             assert!(moved.verify(e.event(), &signer.verifier()).is_err());
+        }
+        // The index is written one way only.
+        let text = entries_receipt_text(&entries, &tree, &cp, 5);
+        assert!(Receipt::decode(&text).is_ok());
+        for other in [
+            "index +5\n",
+            "index 05\n",
+            "index 5 \n",
+            "index -5\n",
+            "index \n",
+        ] {
+            let bad = text.replace("index 5\n", other);
+            assert!(Receipt::decode(&bad).is_err(), "{other:?} was accepted");
         }
         // Every flipped byte of a receipt's text is refused.
         let r = Receipt {
