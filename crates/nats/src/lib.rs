@@ -634,7 +634,9 @@ impl LocalServer {
     }
 }
 
-fn find_server() -> Result<PathBuf, NatsError> {
+/// Where the `nats-server` binary is: `TALLYLOG_NATS_SERVER`, else `PATH`,
+/// else /usr/sbin (Debian) or /usr/local/bin.
+pub fn find_server() -> Result<PathBuf, NatsError> {
     if let Some(p) = std::env::var_os("TALLYLOG_NATS_SERVER") {
         return Ok(PathBuf::from(p));
     }
