@@ -3,8 +3,9 @@
 //! acknowledged, and ingest goes on with the two that are left.
 //!
 //! The servers run on loopback with their own temporary directories
-//! (`LocalServer::start_cluster`, the same settings as deploy/nats/cluster/);
-//! all of them are killed when the test ends, however it ends.
+//! (`LocalServer::start_cluster`: deploy/nats/cluster/'s cluster settings as
+//! flags, every node routed to every node, without its accounts); all of them
+//! are killed when the test ends, however it ends.
 
 use std::path::Path;
 use std::time::Duration;
