@@ -28,7 +28,12 @@ pub struct Args {
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// The NATS server the ledger listens on.
-    #[arg(long, env = "TALLYLOG_NATS", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long,
+        env = "TALLYLOG_NATS",
+        hide_env_values = true,
+        default_value = "nats://127.0.0.1:4222"
+    )]
     nats: String,
     /// The election (default: the one the events name).
     #[arg(long, env = "TALLYLOG_ELECTION")]

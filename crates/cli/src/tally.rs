@@ -41,6 +41,7 @@ pub struct Args {
         long,
         global = true,
         env = "TALLYLOG_NATS",
+        hide_env_values = true,
         default_value = "nats://127.0.0.1:4222"
     )]
     nats: String,
@@ -380,11 +381,11 @@ fn ask(a: &Args, q: &Query) -> Result<Value> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(5))
-            .connect(&a.nats)
-            .await
-            .with_context(|| format!("connecting to NATS at {}", a.nats))?;
+        let client = tallylog_nats::connect(
+            &a.nats,
+            async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5)),
+        )
+        .await?;
         let names = Names::new(election);
         let reply = tokio::time::timeout(
             Duration::from_secs(30),
