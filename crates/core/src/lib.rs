@@ -10,6 +10,8 @@
 //! - [`merkle`]: RFC 6962 tree hashes and proofs (via `tlog_tiles`).
 //! - [`checkpoint`]: signed checkpoints (c2sp tlog-checkpoint, signed-note).
 //! - [`cosign`]: witness cosignatures (c2sp tlog-cosignature) and equivocation proofs.
+//! - [`fuzz`]: the fuzz targets (every decoder of strangers' bytes), shared by
+//!   `fuzz/` (cargo fuzz) and the stable smoke run in the tests.
 //! - [`publisher`]: a key and its own chain, for whoever signs events.
 //! - [`sample`]: a small deterministic election for tests, vectors and docs.
 //! - [`receipt`]: receipts (c2sp tlog-proof) and the ledger's replies.
@@ -25,6 +27,7 @@ pub mod checkpoint;
 pub mod cosign;
 pub mod entry;
 pub mod event;
+pub mod fuzz;
 pub mod import;
 pub mod json;
 pub mod keys;
