@@ -413,16 +413,17 @@ pub struct LocalServer {
 }
 
 /// How to start a local `nats-server`, beyond the defaults of
-/// [`LocalServer::start`]: JetStream on, loopback only.
-#[derive(Clone, Debug, Default)]
+/// [`LocalServer::start`]: JetStream on, loopback only. Not `Debug`: the
+/// environment may hold passwords.
+#[derive(Clone, Default)]
 pub struct ServerOptions {
     /// JetStream storage (`-sd`); a new temporary directory if `None`.
     pub dir: Option<PathBuf>,
     /// The client port; any free port if `None`.
     pub port: Option<u16>,
     /// A configuration file (`-c`), for accounts and permissions. Its
-    /// `jetstream` block must not set `store_dir` (nats-server refuses it
-    /// twice), and its `listen` is overridden by the loopback address.
+    /// `jetstream` block must not set `store_dir`: nats-server refuses it
+    /// twice, and `dir` gives it.
     pub config: Option<PathBuf>,
     /// More arguments: a server name, cluster options.
     pub args: Vec<String>,
