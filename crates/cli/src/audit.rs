@@ -349,11 +349,12 @@ fn fetch_bundle(url: &str, election: &tallylog_core::types::ElectionId, out: &Pa
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
-            .await
-            .with_context(|| format!("connecting to NATS at {url}"))?;
+        let client = tallylog_nats::connect(
+            url,
+            async_nats::ConnectOptions::new().connection_timeout(std::time::Duration::from_secs(5)),
+        )
+        .await
+        .context("connecting to NATS")?;
         let names = tallylog_nats::Names::new(election.clone());
         let ask = |subject: String, body: String| {
             let client = client.clone();

@@ -146,11 +146,12 @@ async fn watch(a: Args) -> Result<Outcome> {
         },
         (None, None) => a.from,
     };
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(&a.nats)
-        .await
-        .with_context(|| format!("connecting to NATS at {}", a.nats))?;
+    let client = tallylog_nats::connect(
+        &a.nats,
+        async_nats::ConnectOptions::new().retry_on_initial_connect(),
+    )
+    .await
+    .context("connecting to NATS")?;
     let names = Names::new(a.election.clone());
     let log = log_verifier(&client, &names, &a).await?;
     let js = jetstream::new(client.clone());

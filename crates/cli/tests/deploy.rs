@@ -459,6 +459,67 @@ async fn only_the_ledger_writes_the_log_and_everyone_can_read_it() {
     assert_eq!(lines(), n, "the public watcher saw every entry once");
     watch.stop();
 
+    // The gateway, with its credentials, forwards a submission made over
+    // HTTP and serves the receipt.
+    let mut gateway = Proc::spawn(
+        Command::new(BIN)
+            .env("TALLYLOG_NATS", as_user(server.url(), "gateway"))
+            .args([
+                "gateway",
+                "--data",
+                dir.path().join("gateway").to_str().unwrap(),
+                "--election",
+                sample::ELECTION,
+                "--http",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.path().join("gateway.log")).unwrap()),
+    );
+    let http = {
+        use std::io::BufRead;
+        let out = gateway.0.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(out).read_line(&mut line).unwrap();
+        let addr = line.strip_prefix("gateway: ").unwrap();
+        addr.split_whitespace().next().unwrap().to_owned()
+    };
+    let mut up = false;
+    for _ in 0..400 {
+        if let Ok(r) = ureq::get(&format!("{http}/healthz")).call() {
+            let h: serde_json::Value = serde_json::from_reader(r.into_reader()).unwrap();
+            if h["ledger"] == true && h["size"] == n {
+                up = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        up,
+        "the gateway logs in, sees the ledger and follows the log"
+    );
+    let next = {
+        let mut authority = sample::continue_after_sample(sample::AUTHORITY_KEY);
+        sample::more_results(&mut authority, 61).pop().unwrap()
+    };
+    let r = ureq::post(&format!("{http}/v1/submissions"))
+        .send_bytes(next.event().bytes())
+        .unwrap_or_else(|e| panic!("the gateway's submission: {e}"));
+    let reply: Reply = serde_json::from_reader(r.into_reader()).unwrap();
+    match reply {
+        Reply::Accepted { index, receipt, .. } => {
+            assert_eq!(index, n);
+            Receipt::decode(&receipt)
+                .unwrap()
+                .verify(next.event(), &sample::log_signer().verifier())
+                .unwrap();
+        }
+        other => panic!("expected a receipt, got {other:?}"),
+    }
+    let n = n + 1;
+    gateway.stop();
+
     // After all of that, the log stream holds the ledger's entries and
     // nothing else.
     assert_eq!(read_log_stream(&public).await, n);

@@ -153,12 +153,16 @@ pub async fn run(
         verify_signatures: config.verify_signatures,
     })
     .await?;
-    let client = async_nats::ConnectOptions::new()
-        .name("tallylog-gateway")
-        .retry_on_initial_connect()
-        .connect(&config.nats_url)
-        .await
-        .map_err(|e| GatewayError::Nats(format!("connecting to {}: {e}", config.nats_url)))?;
+    // Credentials in the URL (nats://USER:PASSWORD@HOST) are sent, and
+    // never shown (see `tallylog_nats::connect`).
+    let client = tallylog_nats::connect(
+        &config.nats_url,
+        async_nats::ConnectOptions::new()
+            .name("tallylog-gateway")
+            .retry_on_initial_connect(),
+    )
+    .await
+    .map_err(|e| GatewayError::Nats(e.to_string()))?;
     let names = Names::new(config.election.clone());
     let submitter = Submitter::with_client(client.clone(), names.clone())
         .await
