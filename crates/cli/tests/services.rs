@@ -68,6 +68,18 @@ fn workload(n: usize) -> Vec<SignedEvent> {
         .collect()
 }
 
+/// Sends SIGTERM to a process when dropped (a test that fails leaves no
+/// service behind; `up` then stops its own nats-server).
+struct StopOnDrop(u32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.to_string()])
+            .status();
+    }
+}
+
 /// A plain HTTP/1.1 GET over a socket; the whole response as text.
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
@@ -120,6 +132,8 @@ async fn up_then_submit_a_file_then_a_csv_export() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // If an assertion fails, `up` (and its nats-server) must not outlive the test.
+    let _stop_up = StopOnDrop(up.id());
     // `up` prints the NATS URL first, and the gateway's URL last.
     // (The reader lives as long as `up`: its stdout stays open.)
     let mut up_out = {
