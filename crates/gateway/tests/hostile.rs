@@ -150,14 +150,10 @@ fn agent() -> ureq::Agent {
 
 impl Stack {
     fn healthz(&self) -> Value {
-        let r = agent()
-            .get(&format!("{}/healthz", self.http))
-            .call()
-            .or_else(|e| match e {
-                ureq::Error::Status(_, r) => Ok(r),
-                e => Err(e),
-            })
-            .unwrap();
+        let r = match agent().get(&format!("{}/healthz", self.http)).call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET /healthz: {e}"),
+        };
         serde_json::from_reader(r.into_reader()).unwrap()
     }
 
