@@ -9,124 +9,18 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tallylog_core::checkpoint::LogVerifier;
 use tallylog_core::entry::Entry;
-use tallylog_core::event::{Kind, SignedEvent, VerifiedEvent};
+use tallylog_core::event::{Kind, VerifiedEvent};
 use tallylog_core::keys::test_key;
 use tallylog_core::merkle::{self, record_hash, Hash};
 use tallylog_core::receipt::Receipt;
 use tallylog_core::sample;
 use tallylog_core::types::LogIndex;
-use tallylog_nats::submit::{Options, Submitter};
-use tallylog_nats::{LocalServer, Names};
 use tlog_tiles::tile::{Tile, TileHashReader, TileReader};
-use tokio_util::sync::CancellationToken;
 
-/// A nats-server, a ledger and a gateway, running until dropped.
-struct Stack {
-    rt: tokio::runtime::Runtime,
-    nats: Option<LocalServer>,
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    url: String,
-    http: String,
-    _dir: tempfile::TempDir,
-}
-
-fn start(limits: tallylog_gateway::Limits) -> Stack {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let nats = rt.block_on(LocalServer::start(None)).unwrap();
-    let url = nats.url().to_owned();
-    let shutdown = CancellationToken::new();
-    let ledger = tallylog_ledger::Config {
-        nats_url: url.clone(),
-        election: sample::ELECTION.parse().unwrap(),
-        data_dir: dir.path().join("ledger"),
-        log_key: test_key(sample::LOG_KEY),
-        origin: sample::ORIGIN.parse().unwrap(),
-        max_batch: 256,
-        witnesses: Vec::new(),
-        quorum: 0,
-    };
-    let gateway = tallylog_gateway::Config {
-        nats_url: url.clone(),
-        election: sample::ELECTION.parse().unwrap(),
-        data_dir: dir.path().join("gateway"),
-        verify_signatures: true,
-        limits,
-    };
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let http = format!("http://{}", listener.local_addr().unwrap());
-    let s = shutdown.clone();
-    let l = rt.spawn(async move {
-        tallylog_ledger::run(ledger, s).await.unwrap();
-    });
-    let s = shutdown.clone();
-    let g = rt.spawn(async move {
-        tallylog_gateway::run(gateway, listener, s).await.unwrap();
-    });
-    let stack = Stack {
-        rt,
-        nats: Some(nats),
-        shutdown,
-        tasks: vec![l, g],
-        url,
-        http,
-        _dir: dir,
-    };
-    // Ready once the gateway has heard the ledger answer (its streams exist).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stack.json("/healthz")["ledger"] != true {
-        assert!(Instant::now() < deadline, "the ledger never came up");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    stack
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        let tasks = std::mem::take(&mut self.tasks);
-        let nats = self.nats.take();
-        self.rt.block_on(async move {
-            for t in tasks {
-                let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
-            }
-            if let Some(n) = nats {
-                n.stop().await;
-            }
-        });
-    }
-}
+mod common;
+use common::{agent, start, Stack};
 
 impl Stack {
-    /// Submits over NATS (for bulk), every event accepted.
-    fn submit_nats(&self, events: &[VerifiedEvent]) {
-        let evs: Vec<SignedEvent> = events.iter().map(|e| e.event().clone()).collect();
-        self.rt.block_on(async {
-            let s = Submitter::connect(&self.url, Names::new(sample::ELECTION.parse().unwrap()))
-                .await
-                .unwrap();
-            let opts = Options {
-                in_flight: 64,
-                reply_timeout: Duration::from_secs(10),
-                attempts: 3,
-                pace: None,
-            };
-            for r in s.submit(&evs, &opts, |_, _| {}).await {
-                assert!(matches!(
-                    r.unwrap(),
-                    tallylog_core::receipt::Reply::Accepted { .. }
-                ));
-            }
-        });
-    }
-
     #[allow(clippy::result_large_err)] // ureq's own error type, in a test
     fn get(&self, path: &str) -> Result<ureq::Response, ureq::Error> {
         agent().get(&format!("{}{path}", self.http)).call()
@@ -173,12 +67,6 @@ impl Stack {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_read(Duration::from_secs(60))
-        .build()
 }
 
 fn verifier() -> LogVerifier {

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tallylog_core::event::{SignedEvent, VerifiedEvent};
-use tallylog_core::keys::test_key;
 use tallylog_core::receipt::{Receipt, Reply};
 use tallylog_core::sample;
 use tallylog_nats::submit::{Options, Submitter};
-use tallylog_nats::{LocalServer, Names};
-use tokio_util::sync::CancellationToken;
+use tallylog_nats::Names;
+
+mod common;
+use common::{agent, start, Stack};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/bad")
@@ -51,112 +52,7 @@ fn corpus() -> Vec<Case> {
         .collect()
 }
 
-/// A nats-server, a ledger and a gateway, running until dropped.
-struct Stack {
-    rt: tokio::runtime::Runtime,
-    nats: Option<LocalServer>,
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    url: String,
-    http: String,
-    _dir: tempfile::TempDir,
-}
-
-fn start() -> Stack {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let nats = rt.block_on(LocalServer::start(None)).unwrap();
-    let url = nats.url().to_owned();
-    let shutdown = CancellationToken::new();
-    let ledger = tallylog_ledger::Config {
-        nats_url: url.clone(),
-        election: sample::ELECTION.parse().unwrap(),
-        data_dir: dir.path().join("ledger"),
-        log_key: test_key(sample::LOG_KEY),
-        origin: sample::ORIGIN.parse().unwrap(),
-        max_batch: 256,
-        witnesses: Vec::new(),
-        quorum: 0,
-    };
-    // The corpus is posted from one address faster than a client may post;
-    // the rate limit is not what is under test here.
-    let limits = tallylog_gateway::Limits {
-        requests_per_second: 1e6,
-        burst: 1e6,
-        ..Default::default()
-    };
-    let gateway = tallylog_gateway::Config {
-        nats_url: url.clone(),
-        election: sample::ELECTION.parse().unwrap(),
-        data_dir: dir.path().join("gateway"),
-        verify_signatures: true,
-        limits,
-    };
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let http = format!("http://{}", listener.local_addr().unwrap());
-    let s = shutdown.clone();
-    let l = rt.spawn(async move {
-        tallylog_ledger::run(ledger, s).await.unwrap();
-    });
-    let s = shutdown.clone();
-    let g = rt.spawn(async move {
-        tallylog_gateway::run(gateway, listener, s).await.unwrap();
-    });
-    let stack = Stack {
-        rt,
-        nats: Some(nats),
-        shutdown,
-        tasks: vec![l, g],
-        url,
-        http,
-        _dir: dir,
-    };
-    // Ready once the gateway has heard the ledger answer (its streams exist).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stack.healthz()["ledger"] != true {
-        assert!(Instant::now() < deadline, "the ledger never came up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    stack
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        let tasks = std::mem::take(&mut self.tasks);
-        let nats = self.nats.take();
-        self.rt.block_on(async move {
-            for t in tasks {
-                let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
-            }
-            if let Some(n) = nats {
-                n.stop().await;
-            }
-        });
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_read(Duration::from_secs(60))
-        .build()
-}
-
 impl Stack {
-    fn healthz(&self) -> Value {
-        let r = match agent().get(&format!("{}/healthz", self.http)).call() {
-            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("GET /healthz: {e}"),
-        };
-        serde_json::from_reader(r.into_reader()).unwrap()
-    }
-
     /// POSTs `body` as a submission: the status and the reply object.
     fn post(&self, body: &[u8]) -> (u16, Value) {
         let r = agent()
@@ -240,7 +136,13 @@ fn post_cases(stack: &Stack, cases: &[&Case]) -> Vec<String> {
 fn every_hostile_submission_gets_its_exact_status_and_code_over_http_and_changes_nothing() {
     let cases = corpus();
     assert!(cases.len() >= 50);
-    let stack = start();
+    // The corpus is posted from one address faster than a client may post;
+    // the rate limit is not what is under test here.
+    let stack = start(tallylog_gateway::Limits {
+        requests_per_second: 1e6,
+        burst: 1e6,
+        ..Default::default()
+    });
 
     // First what must be refused by an empty log.
     let empty: Vec<&Case> = cases.iter().filter(|c| c.prefix == "empty").collect();

@@ -7,112 +7,13 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tallylog_core::event::{Kind, SignedEvent, VerifiedEvent};
-use tallylog_core::keys::test_key;
+use tallylog_core::event::Kind;
 use tallylog_core::sample;
-use tallylog_nats::submit::{Options, Submitter};
-use tallylog_nats::{LocalServer, Names};
-use tokio_util::sync::CancellationToken;
 
-/// A nats-server, a ledger and a gateway, running until dropped.
-struct Stack {
-    rt: tokio::runtime::Runtime,
-    nats: Option<LocalServer>,
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    url: String,
-    http: String,
-    _dir: tempfile::TempDir,
-}
-
-fn start() -> Stack {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let nats = rt.block_on(LocalServer::start(None)).unwrap();
-    let url = nats.url().to_owned();
-    let shutdown = CancellationToken::new();
-    let ledger = tallylog_ledger::Config {
-        nats_url: url.clone(),
-        election: sample::ELECTION.parse().unwrap(),
-        data_dir: dir.path().join("ledger"),
-        log_key: test_key(sample::LOG_KEY),
-        origin: sample::ORIGIN.parse().unwrap(),
-        max_batch: 256,
-        witnesses: Vec::new(),
-        quorum: 0,
-    };
-    let gateway = tallylog_gateway::Config {
-        nats_url: url.clone(),
-        election: sample::ELECTION.parse().unwrap(),
-        data_dir: dir.path().join("gateway"),
-        verify_signatures: true,
-        limits: Default::default(),
-    };
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let http = format!("http://{}", listener.local_addr().unwrap());
-    let s = shutdown.clone();
-    let l = rt.spawn(async move {
-        tallylog_ledger::run(ledger, s).await.unwrap();
-    });
-    let s = shutdown.clone();
-    let g = rt.spawn(async move {
-        tallylog_gateway::run(gateway, listener, s).await.unwrap();
-    });
-    Stack {
-        rt,
-        nats: Some(nats),
-        shutdown,
-        tasks: vec![l, g],
-        url,
-        http,
-        _dir: dir,
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        let tasks = std::mem::take(&mut self.tasks);
-        let nats = self.nats.take();
-        self.rt.block_on(async move {
-            for t in tasks {
-                let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
-            }
-            if let Some(n) = nats {
-                n.stop().await;
-            }
-        });
-    }
-}
+mod common;
+use common::{start, Stack};
 
 impl Stack {
-    fn submit(&self, events: &[VerifiedEvent]) {
-        let evs: Vec<SignedEvent> = events.iter().map(|e| e.event().clone()).collect();
-        self.rt.block_on(async {
-            let s = Submitter::connect(&self.url, Names::new(sample::ELECTION.parse().unwrap()))
-                .await
-                .unwrap();
-            let opts = Options {
-                in_flight: 64,
-                reply_timeout: Duration::from_secs(10),
-                attempts: 3,
-                pace: None,
-            };
-            for r in s.submit(&evs, &opts, |_, _| {}).await {
-                assert!(matches!(
-                    r.unwrap(),
-                    tallylog_core::receipt::Reply::Accepted { .. }
-                ));
-            }
-        });
-    }
-
     fn get(&self, path: &str) -> (u16, ureq::Response) {
         let agent = ureq::AgentBuilder::new()
             .timeout_read(Duration::from_secs(60))
@@ -146,20 +47,11 @@ impl Stack {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-
-    /// Waits until the ledger has answered the gateway (its streams exist).
-    fn wait_for_ledger(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.ok("/healthz")["ledger"] != true {
-            assert!(Instant::now() < deadline, "the ledger never answered");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
 }
 
 #[test]
 fn the_page_and_its_assets_are_served_with_types_security_headers_and_etags() {
-    let stack = start();
+    let stack = start(Default::default());
     let (status, r) = stack.get("/");
     assert_eq!(status, 200);
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
@@ -240,8 +132,7 @@ fn the_page_and_its_assets_are_served_with_types_security_headers_and_etags() {
 
 #[test]
 fn election_regions_and_mismatches_answer_what_the_page_asks() {
-    let stack = start();
-    stack.wait_for_ledger();
+    let stack = start(Default::default());
     let events = sample::events();
     // Up to the party agent's complaint: the observer's copy of 01/01/01/0002
     // still differs from the official form (a recount settles it later).
@@ -249,7 +140,7 @@ fn election_regions_and_mismatches_answer_what_the_page_asks() {
         .iter()
         .position(|e| e.event().kind() == Kind::ComplaintFiled)
         .unwrap();
-    stack.submit(&events[..before]);
+    stack.submit_nats(&events[..before]);
     stack.wait_for(before);
 
     let e = stack.ok("/v1/election")["answer"].clone();
@@ -373,7 +264,7 @@ fn election_regions_and_mismatches_answer_what_the_page_asks() {
 
     // The rest of the sample: the recount settles the disputed station, and
     // the list agrees with the full comparison.
-    stack.submit(&events[before..]);
+    stack.submit_nats(&events[before..]);
     stack.wait_for(events.len());
     let m = stack.ok("/v1/mismatches?b=BETA")["answer"].clone();
     let cmp = stack.ok("/v1/compare?b=BETA")["answer"].clone();
