@@ -102,8 +102,12 @@ pub async fn submit(State(app): State<Arc<App>>, body: Result<Bytes, BytesReject
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &e.body_text()),
     };
-    let bytes = body.strip_suffix(b"\n").unwrap_or(&body);
-    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    // One line ending may follow the event: LF or CR LF (PROTOCOL §15), not
+    // a lone CR.
+    let bytes = match body.strip_suffix(b"\n") {
+        Some(b) => b.strip_suffix(b"\r").unwrap_or(b),
+        None => &body[..],
+    };
     let event = match SignedEvent::decode(bytes) {
         Ok(e) => e,
         Err(e) => {
