@@ -280,13 +280,21 @@ fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// The largest input file `submit` reads (about 8,000 events of the largest
+/// size, or a million typical result forms).
+const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
 /// Reads the events to send; lines that cannot be events are reported and
 /// counted, not sent.
 fn load(a: &Args) -> Result<(Vec<Item>, u64)> {
     let mut items = Vec::new();
     let mut bad = 0u64;
     for (f, path) in a.files.iter().enumerate() {
-        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        // Everything is held until its receipt comes, so a file is bounded:
+        // /dev/zero is refused rather than read until memory runs out.
+        let text = crate::files::read_limited(path, MAX_FILE_BYTES).with_context(|| {
+            format!("split larger files ({MAX_FILE_BYTES} bytes at most per file)")
+        })?;
         if a.csv {
             items.extend(sign_csv(a, f, path, &text)?);
             continue;

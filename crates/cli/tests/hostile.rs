@@ -524,3 +524,27 @@ fn submit_is_not_fooled_by_file_names() {
     assert_eq!(ledger.stats().unwrap()["log_size"], size);
     assert_eq!(ledger.stop().head().size, size);
 }
+
+#[test]
+fn submit_refuses_a_file_too_large_to_hold() {
+    // Sparse: 600 MiB of zero bytes that take no disk. `submit` keeps what it
+    // sends until the receipts come, so it bounds a file instead of reading
+    // it until memory runs out.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zeros.jsonl");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(600 * 1024 * 1024)
+        .unwrap();
+    let out = Command::new(BIN)
+        .args(["submit", "--nats", "nats://127.0.0.1:1"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is larger than") && err.contains("split"),
+        "{err}"
+    );
+}
