@@ -499,8 +499,12 @@ pub fn ledger_process(
                 "MiB",
                 "memory_budget",
                 format!(
-                    "VmHWM of the ledger process after ingesting the {size} election \
-                     (the target is for the indonesia size)"
+                    "VmHWM of the ledger process after ingesting the {size} election{}",
+                    if size == Size::Indonesia {
+                        ""
+                    } else {
+                        " (the target is for the indonesia size: --ingest-size indonesia)"
+                    }
                 ),
             ),
             None => {
