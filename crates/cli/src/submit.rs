@@ -292,9 +292,22 @@ fn load(a: &Args) -> Result<(Vec<Item>, u64)> {
     for (f, path) in a.files.iter().enumerate() {
         // Everything is held until its receipt comes, so a file is bounded:
         // /dev/zero is refused rather than read until memory runs out.
-        let text = crate::files::read_limited(path, MAX_FILE_BYTES).with_context(|| {
-            format!("split larger files ({MAX_FILE_BYTES} bytes at most per file)")
-        })?;
+        // (A file, never standard input: receipts are written beside it.)
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(
+                std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?,
+                MAX_FILE_BYTES + 1,
+            ),
+            &mut text,
+        )
+        .with_context(|| format!("reading {}", path.display()))?;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            anyhow::bail!(
+                "{} is larger than {MAX_FILE_BYTES} bytes: split larger files",
+                path.display()
+            );
+        }
         if a.csv {
             items.extend(sign_csv(a, f, path, &text)?);
             continue;
