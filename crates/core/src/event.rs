@@ -601,6 +601,24 @@ pub enum EventError {
     WrongSigner,
 }
 
+/// The decoding reason codes of PROTOCOL.md §10: every code a signed event
+/// can be refused with on its own bytes, before any acceptance rule.
+pub const DECODING_CODES: [&str; 13] = [
+    "too_large",
+    "malformed_json",
+    "duplicate_key",
+    "inexact_number",
+    "unknown_field",
+    "missing_field",
+    "wrong_type",
+    "invalid_value",
+    "unsupported_version",
+    "non_canonical",
+    "bad_seq",
+    "bad_prev",
+    "bad_signature",
+];
+
 impl EventError {
     /// Stable reason code (see PROTOCOL.md, "Reason codes").
     pub fn code(&self) -> &'static str {

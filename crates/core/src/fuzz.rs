@@ -32,21 +32,7 @@ use crate::sample;
 use crate::types::LogIndex;
 
 /// Every code a signed event can be refused with on its own bytes.
-const EVENT_CODES: [&str; 13] = [
-    "too_large",
-    "malformed_json",
-    "duplicate_key",
-    "inexact_number",
-    "unknown_field",
-    "missing_field",
-    "wrong_type",
-    "invalid_value",
-    "unsupported_version",
-    "non_canonical",
-    "bad_seq",
-    "bad_prev",
-    "bad_signature",
-];
+use crate::event::DECODING_CODES as EVENT_CODES;
 
 /// The sample election, accepted in memory, and what the targets check
 /// against; built once.

@@ -38,21 +38,7 @@ static CORPUS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The decoding codes of PROTOCOL.md §10: what `tallylog event verify`, which
 /// applies no acceptance rule, can report.
-const DECODING: [&str; 13] = [
-    "too_large",
-    "malformed_json",
-    "duplicate_key",
-    "inexact_number",
-    "unknown_field",
-    "missing_field",
-    "wrong_type",
-    "invalid_value",
-    "unsupported_version",
-    "non_canonical",
-    "bad_seq",
-    "bad_prev",
-    "bad_signature",
-];
+use tallylog_core::event::DECODING_CODES as DECODING;
 
 /// Every reason code a submission can get (PROTOCOL.md §10): the corpus must
 /// hold at least one case of each.

@@ -16,7 +16,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use tallylog_core::event::{SignedEvent, MAX_EVENT_BYTES};
+use tallylog_core::event::{SignedEvent, DECODING_CODES, MAX_EVENT_BYTES};
 use tallylog_core::merkle::{self, record_hash};
 use tallylog_core::receipt::Reply;
 use tallylog_core::types::{Level, RegionCode, StationCode, Timestamp};
@@ -50,19 +50,7 @@ pub const VIEWS: [&str; 7] = [
 pub fn status_for(code: &str) -> StatusCode {
     match code {
         "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "malformed_json"
-        | "duplicate_key"
-        | "inexact_number"
-        | "unknown_field"
-        | "missing_field"
-        | "wrong_type"
-        | "invalid_value"
-        | "unsupported_version"
-        | "non_canonical"
-        | "bad_seq"
-        | "bad_prev"
-        | "bad_signature"
-        | "wrong_signer" => StatusCode::BAD_REQUEST,
+        c if DECODING_CODES.contains(&c) || c == "wrong_signer" => StatusCode::BAD_REQUEST,
         "unknown_key" | "revoked_key" | "wrong_role" | "not_root" | "weak_key" | "not_same_org" => {
             StatusCode::FORBIDDEN
         }
@@ -240,11 +228,7 @@ pub async fn entries(
             )
                 .into_response()
         }
-        _ => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage",
-            "the gateway could not read its copy of the log",
-        ),
+        _ => storage_error(),
     }
 }
 
@@ -273,11 +257,7 @@ pub async fn entry(State(app): State<Arc<App>>, Path(index): Path<String>) -> Re
             let (_, bytes) = rows.remove(0);
             ([(header::CONTENT_TYPE, "application/json")], bytes.to_vec()).into_response()
         }
-        _ => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage",
-            "the gateway could not read its copy of the log",
-        ),
+        _ => storage_error(),
     }
 }
 
@@ -291,6 +271,28 @@ pub struct InclusionParams {
 
 fn hexes(hashes: &[merkle::Hash]) -> Vec<String> {
     hashes.iter().map(|h| hex::encode(h.0)).collect()
+}
+
+/// Refuses a tree size beyond the log the gateway holds.
+#[allow(clippy::result_large_err)] // the error is the response itself
+fn held(app: &App, size: u64) -> Result<(), Response> {
+    let held = app.follower.size();
+    if size > held {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "beyond_log",
+            &format!("the log held here has {held} entries, not {size}"),
+        ));
+    }
+    Ok(())
+}
+
+fn storage_error() -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "storage",
+        "the gateway could not read its copy of the log",
+    )
 }
 
 /// The size proofs are against when none is named: the checkpoint's.
@@ -309,13 +311,8 @@ pub async fn inclusion(
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", &e.body_text()),
     };
     let size = p.size.unwrap_or_else(|| default_size(&app));
-    let held = app.follower.size();
-    if size > held {
-        return error(
-            StatusCode::NOT_FOUND,
-            "beyond_log",
-            &format!("the log held here has {held} entries, not {size}"),
-        );
+    if let Err(r) = held(&app, size) {
+        return r;
     }
     if p.index >= size {
         return error(
@@ -326,13 +323,7 @@ pub async fn inclusion(
     }
     let leaf = match app.follower.entries(p.index, p.index + 1) {
         Ok(rows) if rows.len() == 1 => record_hash(&rows[0].1),
-        _ => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "storage",
-                "the gateway could not read its copy of the log",
-            )
-        }
+        _ => return storage_error(),
     };
     let tree = app.follower.tree();
     let proof = merkle::prove_inclusion(size, p.index, &*tree);
@@ -377,13 +368,8 @@ pub async fn consistency(
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", &e.body_text()),
     };
     let new = p.new.unwrap_or_else(|| default_size(&app));
-    let held = app.follower.size();
-    if new > held {
-        return error(
-            StatusCode::NOT_FOUND,
-            "beyond_log",
-            &format!("the log held here has {held} entries, not {new}"),
-        );
+    if let Err(r) = held(&app, new) {
+        return r;
     }
     if p.old > new {
         return error(
