@@ -85,7 +85,22 @@ pub fn event(data: &[u8]) {
     if let Ok(d) = Draft::parse(data) {
         let _ = d.payload();
     }
-    match SignedEvent::decode(data) {
+    // The typed fast path answers exactly when the reference accepts, with
+    // the same event; `decode` is the one or the other.
+    let strict = SignedEvent::decode_strict(data);
+    match (SignedEvent::decode_fast(data), &strict) {
+        (Some(fast), Ok(ev)) => assert_eq!(&fast, ev, "the fast path read another event"),
+        (Some(_), Err(e)) => panic!("the fast path accepted what the reference refuses: {e}"),
+        (None, Ok(_)) => panic!("the fast path missed an event the reference accepts"),
+        (None, Err(_)) => {}
+    }
+    assert_eq!(SignedEvent::decode(data), strict);
+    // The encoder against the JCS crate it replaced, on any strictly parsed value.
+    if let Ok(value) = json::parse(data, MAX_EVENT_BYTES) {
+        let oracle = serde_json_canonicalizer::to_vec(&value).expect("no floats after parse");
+        assert_eq!(json::encode(&value), oracle, "the JCS encoders disagree");
+    }
+    match strict {
         Ok(ev) => decoded_event(data, ev),
         Err(e) => assert!(EVENT_CODES.contains(&e.code()), "unknown code {e:?}"),
     }

@@ -15,7 +15,7 @@
 //! 6. canonical form: re-encoding the typed value must give back the input bytes
 //!    (this catches whitespace, key order, escapes, `null` for an absent field).
 //!
-//! Encoding goes through `serde_json_canonicalizer`, the single encoder.
+//! Encoding goes through [`crate::jcs`], the single encoder.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -99,9 +99,43 @@ impl de::Error for DecodeError {
 
 /// Encodes a value canonically (RFC 8785). This is the only encoder of hashed or
 /// signed bytes in tallylog.
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json_canonicalizer::to_vec(value)
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    crate::jcs::to_vec(value)
         .expect("invariant: tallylog types serialise to JSON without floats or non-string keys")
+}
+
+/// Whether every number in `canonical` (the output of [`encode`], so numbers
+/// are plain integers and only appear outside strings) is within the I-JSON
+/// safe range that [`parse`] enforces. A typed decoder checks the type's own
+/// range, not this one; see `SignedEvent::decode`.
+pub(crate) fn integers_are_safe(canonical: &[u8]) -> bool {
+    let mut i = 0;
+    while i < canonical.len() {
+        match canonical[i] {
+            b'"' => {
+                i += 1;
+                while i < canonical.len() && canonical[i] != b'"' {
+                    i += if canonical[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'0'..=b'9' => {
+                let mut n: u64 = 0;
+                while let Some(d @ b'0'..=b'9') = canonical.get(i) {
+                    n = match n
+                        .checked_mul(10)
+                        .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                    {
+                        Some(n) if n <= MAX_SAFE_INTEGER => n,
+                        _ => return false,
+                    };
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    true
 }
 
 /// Decodes `bytes` strictly as a `T`; see the module documentation for the rules.

@@ -29,6 +29,7 @@ pub mod entry;
 pub mod event;
 pub mod fuzz;
 pub mod import;
+pub mod jcs;
 pub mod json;
 pub mod keys;
 pub mod merkle;
