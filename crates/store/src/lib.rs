@@ -500,7 +500,13 @@ impl Store {
         let mut head = self.head;
         let mut entries = Vec::with_capacity(accepted.len());
         let mut facts: Vec<(EventId, u64, EventFacts)> = Vec::with_capacity(accepted.len());
-        let mut state = self.state.clone();
+        // The state's changes, applied once the batch is durable (cloning the
+        // whole state per batch cost time in proportion to every key, chain
+        // and complaint ever seen).
+        let mut election = None;
+        let mut keys = Vec::new();
+        let mut chains = Vec::with_capacity(accepted.len());
+        let mut complaints = Vec::new();
         let mut superseded_in_store = Vec::new();
         let mut seen = HashSet::new();
         for (ev, change) in accepted {
@@ -515,25 +521,25 @@ impl Store {
             );
             if let Some(e) = change.election {
                 batch.insert(ELECTION_KEY, state::encode_election(&e));
-                state.election = Some(e);
+                election = Some(e);
             }
             for (k, st) in change.keys {
                 batch.insert(&key32(KEY_STATE, k.as_bytes())[..], state::encode_key(&st));
-                state.keys.insert(k, st);
+                keys.push((k, st));
             }
             if let Some((cid, st)) = change.complaint {
                 batch.insert(
                     &key32(COMPLAINT, cid.as_bytes())[..],
                     state::encode_complaint(&st),
                 );
-                state.complaints.insert(cid, st);
+                complaints.push((cid, st));
             }
             let (author, seq) = change.chain;
             batch.insert(
                 &key32(CHAIN, author.as_bytes())[..],
                 &state::encode_chain(seq, &id)[..],
             );
-            state.chains.insert(author, (seq, id));
+            chains.push((author, (seq, id)));
             if let Some(old) = change.supersedes {
                 match facts.iter_mut().find(|(fid, _, _)| *fid == old) {
                     Some((_, _, f)) => f.superseded = true,
@@ -572,8 +578,14 @@ impl Store {
         let started = Instant::now();
         self.sync_or_poison()?;
         self.head = head;
+        let state = &mut self.state;
+        if let Some(e) = election {
+            state.election = Some(e);
+        }
+        state.keys.extend(keys);
+        state.chains.extend(chains);
+        state.complaints.extend(complaints);
         state.cursor = cursor;
-        self.state = state;
         Ok(Appended {
             entries,
             head,
