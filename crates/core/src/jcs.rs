@@ -16,6 +16,7 @@
 //! (kept as the test oracle) over the sample election, the hostile corpus and
 //! arbitrary values in `tests/jcs.rs` and the `canonical` fuzz target.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -156,7 +157,7 @@ struct Encoder<'a> {
 struct Object<'a> {
     out: &'a mut Vec<u8>,
     scratch: Vec<u8>,
-    members: Vec<(String, usize, usize)>,
+    members: Vec<(Cow<'static, str>, usize, usize)>,
     /// The name of a map entry whose value comes next.
     pending: Option<String>,
     /// Also close the `{"variant":` this object is the value of.
@@ -174,7 +175,11 @@ impl<'a> Object<'a> {
         }
     }
 
-    fn member<T: Serialize + ?Sized>(&mut self, name: String, value: &T) -> Result<(), Error> {
+    fn member<T: Serialize + ?Sized>(
+        &mut self,
+        name: Cow<'static, str>,
+        value: &T,
+    ) -> Result<(), Error> {
         let start = self.scratch.len();
         value.serialize(Encoder {
             out: &mut self.scratch,
@@ -466,7 +471,7 @@ impl ser::SerializeMap for Object<'_> {
             .pending
             .take()
             .ok_or_else(|| Error("a map value came without its key".to_owned()))?;
-        self.member(name, value)
+        self.member(Cow::Owned(name), value)
     }
     fn end(self) -> Result<(), Error> {
         self.finish()
@@ -481,7 +486,7 @@ impl ser::SerializeStruct for Object<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.member(key.to_owned(), value)
+        self.member(Cow::Borrowed(key), value)
     }
     fn end(self) -> Result<(), Error> {
         self.finish()
@@ -496,7 +501,7 @@ impl ser::SerializeStructVariant for VariantObject<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.inner.member(key.to_owned(), value)
+        self.inner.member(Cow::Borrowed(key), value)
     }
     fn end(self) -> Result<(), Error> {
         self.inner.finish()
