@@ -8,6 +8,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: profiled while ingesting, the ledger
+/// spent about a fifth of its CPU in glibc's allocator (`_int_malloc`,
+/// `malloc_consolidate`, `_int_realloc`), allocating for sled, serde and
+/// receipts. See docs/BENCHMARKS.md, issue 3.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod audit;
 mod bench;
 mod event;

@@ -1,7 +1,9 @@
-//! The ledger's judgement of a batch of submissions, with no async and no NATS:
-//! decode and verify (on both cores), judge in intake order against the store
-//! plus the batch so far, append the accepted events in one durable batch, and
-//! build the replies. Whether a submission is accepted, and where, depends only
+//! The ledger's judgement of a batch of submissions, with no async and no NATS,
+//! in two steps that run as a pipeline: the [`Verifier`] decodes and verifies
+//! a batch (on both cores; it needs no store, so it works on the next batch
+//! while the [`Engine`] appends this one), and the [`Engine`] judges it in
+//! intake order against the store plus the batch so far, appends the accepted
+//! events in one durable batch, and builds the replies. Whether a submission is accepted, and where, depends only
 //! on the log and the submissions before it, never on timing or configuration
 //! other than the log's own identity.
 
@@ -41,7 +43,7 @@ pub struct Judged {
     pub sync_time: Duration,
     /// Decoding and signature verification.
     pub verify_time: Duration,
-    /// Decoding, verification and the rules, before the append.
+    /// The rules, before the append (decoding and verification are not in it).
     pub judge_time: Duration,
     /// Building the receipts after the append.
     pub receipt_time: Duration,
@@ -65,9 +67,34 @@ pub struct Engine {
     store: Arc<RwLock<Store>>,
     signer: LogSigner,
     election: ElectionId,
+}
+
+/// Decodes and verifies batches of submissions: everything about a
+/// submission that depends on its bytes alone.
+#[derive(Default)]
+pub struct Verifier {
     /// Decoded author keys: decoding a point costs a field inversion, and a
     /// handful of publishers sign millions of events.
-    points: HashMap<PublicKey, VerifyingKey>,
+    points: Points,
+    /// Started with the first large batch.
+    helper: Option<Helper>,
+}
+
+/// A batch with each submission decoded and its signature checked, in order.
+pub struct Checked {
+    batch: Vec<Submission>,
+    decoded: Vec<Result<VerifiedEvent, Refused>>,
+    verify_time: Duration,
+}
+
+impl Checked {
+    /// Submissions in the batch.
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
 }
 
 /// Why a submission failed before the rules: the event's id if it decoded.
@@ -77,72 +104,133 @@ type Refused = (Option<EventId>, EventError);
 /// whatever the number of keys registered).
 const MAX_CACHED_KEYS: usize = 100_000;
 
+/// Decoding and verifying one submission, with the author's point from
+/// `cache` or decoded here (and returned, for the cache).
+fn check_one(
+    cache: &HashMap<PublicKey, VerifyingKey>,
+    s: &Submission,
+) -> (Result<VerifiedEvent, Refused>, Option<VerifyingKey>) {
+    let ev = match SignedEvent::decode(&s.payload) {
+        Ok(ev) => ev,
+        Err(e) => return (Err((None, e)), None),
+    };
+    // A decodable event has an id even if its signature fails: the publisher
+    // is told which event was refused.
+    let id = Some(ev.id());
+    let author = ev.body().author;
+    match cache.get(&author) {
+        Some(p) => (ev.verify_with(p).map_err(|e| (id, e)), None),
+        None => match author.point() {
+            Some(p) => (ev.verify_with(&p).map_err(|e| (id, e)), Some(p)),
+            None => (Err((id, EventError::BadSignature)), None),
+        },
+    }
+}
+
+type Outcomes = Vec<(Result<VerifiedEvent, Refused>, Option<VerifyingKey>)>;
+/// Decoded author points, shared read-only with the helper during a batch.
+type Points = Arc<HashMap<PublicKey, VerifyingKey>>;
+
+/// The verifier's second thread, kept for its life (a thread per batch would
+/// cost a start and, with mimalloc, a fresh heap each time).
+struct Helper {
+    work: std::sync::mpsc::Sender<(Vec<Submission>, Points)>,
+    done: std::sync::mpsc::Receiver<(Vec<Submission>, Outcomes)>,
+}
+
+impl Helper {
+    fn start() -> Helper {
+        let (work, jobs) = std::sync::mpsc::channel::<(Vec<Submission>, Points)>();
+        let (finished, done) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("verify".to_owned())
+            .spawn(move || {
+                // Ends when the verifier (and so `work`) is dropped.
+                for (subs, cache) in jobs {
+                    let out: Outcomes = subs.iter().map(|s| check_one(&cache, s)).collect();
+                    drop(cache);
+                    if finished.send((subs, out)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("invariant: a thread can be started");
+        Helper { work, done }
+    }
+}
+
+impl Verifier {
+    /// Decodes and verifies every submission of `batch`.
+    pub fn check(&mut self, batch: Vec<Submission>) -> Checked {
+        let started = Instant::now();
+        let (batch, decoded) = self.decode_all(batch);
+        Checked {
+            batch,
+            decoded,
+            verify_time: started.elapsed(),
+        }
+    }
+
+    /// Decodes and verifies every payload, half of a large batch on the
+    /// helper thread.
+    fn decode_all(
+        &mut self,
+        mut batch: Vec<Submission>,
+    ) -> (Vec<Submission>, Vec<Result<VerifiedEvent, Refused>>) {
+        let mut results: Outcomes = Vec::with_capacity(batch.len());
+        if batch.len() >= 64 {
+            let second = batch.split_off(batch.len() / 2);
+            let helper = self.helper.get_or_insert_with(Helper::start);
+            helper
+                .work
+                .send((second, self.points.clone()))
+                .expect("invariant: the helper thread runs while the verifier lives");
+            results.extend(batch.iter().map(|s| check_one(&self.points, s)));
+            let (second, theirs) = helper
+                .done
+                .recv()
+                .expect("invariant: decoding does not panic");
+            batch.extend(second);
+            results.extend(theirs);
+        } else {
+            results.extend(batch.iter().map(|s| check_one(&self.points, s)));
+        }
+        // The helper has dropped its reference: this does not copy.
+        let points = Arc::make_mut(&mut self.points);
+        if points.len() > MAX_CACHED_KEYS {
+            points.clear();
+        }
+        let decoded = results
+            .into_iter()
+            .map(|(r, point)| {
+                if let (Ok(ev), Some(p)) = (&r, point) {
+                    points.insert(ev.body().author, p);
+                }
+                r
+            })
+            .collect();
+        (batch, decoded)
+    }
+}
+
 impl Engine {
     pub fn new(store: Arc<RwLock<Store>>, signer: LogSigner, election: ElectionId) -> Engine {
         Engine {
             store,
             signer,
             election,
-            points: HashMap::new(),
         }
     }
 
-    /// Decodes and verifies every payload, on two threads for large batches.
-    fn decode_all(&mut self, batch: &[Submission]) -> Vec<Result<VerifiedEvent, Refused>> {
-        let cache = &self.points;
-        let work =
-            |subs: &[Submission]| -> Vec<(Result<VerifiedEvent, Refused>, Option<VerifyingKey>)> {
-                subs.iter()
-                    .map(|s| {
-                        let ev = match SignedEvent::decode(&s.payload) {
-                            Ok(ev) => ev,
-                            Err(e) => return (Err((None, e)), None),
-                        };
-                        // A decodable event has an id even if its signature fails:
-                        // the publisher is told which event was refused.
-                        let id = Some(ev.id());
-                        let author = ev.body().author;
-                        match cache.get(&author) {
-                            Some(p) => (ev.verify_with(p).map_err(|e| (id, e)), None),
-                            None => match author.point() {
-                                Some(p) => (ev.verify_with(&p).map_err(|e| (id, e)), Some(p)),
-                                None => (Err((id, EventError::BadSignature)), None),
-                            },
-                        }
-                    })
-                    .collect()
-            };
-        let results = if batch.len() >= 64 {
-            let (a, b) = batch.split_at(batch.len() / 2);
-            std::thread::scope(|s| {
-                let second = s.spawn(|| work(b));
-                let mut first = work(a);
-                first.extend(second.join().expect("invariant: decoding does not panic"));
-                first
-            })
-        } else {
-            work(batch)
-        };
-        if self.points.len() > MAX_CACHED_KEYS {
-            self.points.clear();
-        }
-        results
-            .into_iter()
-            .map(|(r, point)| {
-                if let (Ok(ev), Some(p)) = (&r, point) {
-                    self.points.insert(ev.body().author, p);
-                }
-                r
-            })
-            .collect()
-    }
-
-    /// Judges `batch` (in intake order), appends what is accepted durably, and
-    /// returns the replies to send.
-    pub fn judge(&mut self, batch: Vec<Submission>) -> Result<Judged, LedgerError> {
+    /// Judges a checked batch (in intake order), appends what is accepted
+    /// durably, and returns the replies to send.
+    pub fn judge(&mut self, checked: Checked) -> Result<Judged, LedgerError> {
         let started = Instant::now();
-        let decoded = self.decode_all(&batch);
-        let verify_time = started.elapsed();
+        let Checked {
+            batch,
+            decoded,
+            verify_time,
+        } = checked;
         let last_seq = batch.last().map(|s| s.seq).unwrap_or(0);
 
         let store = self

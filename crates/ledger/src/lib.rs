@@ -38,7 +38,7 @@ pub mod engine;
 pub mod republish;
 pub mod witnesses;
 
-use engine::{Engine, Submission};
+use engine::{Engine, Submission, Verifier};
 
 /// Everything the ledger needs, passed explicitly.
 pub struct Config {
@@ -100,7 +100,7 @@ fn serialize_reasons<S: serde::Serializer>(
 }
 
 /// Runs the ledger until `shutdown` is cancelled. Every batch whose replies
-/// were sent is durable; on shutdown the batch in hand is finished first.
+/// were sent is durable; on shutdown the batches in hand are finished first.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), LedgerError> {
     run_with_replicas(config, Replicas::ONE, shutdown).await
 }
@@ -206,9 +206,24 @@ async fn run_inner(
         stop_helpers.clone(),
     ));
 
-    let mut engine = Some(Engine::new(store.clone(), signer, config.election.clone()));
+    // The pipeline: this task reads submissions into batches; a verifier
+    // task decodes and verifies each batch (both cores) while the committer
+    // task judges, appends and fsyncs the one before it, then replies. Each
+    // hop holds one batch at most, so a few batches are in hand at once and
+    // the fsync no longer leaves the cores idle. Batches stay in intake order.
+    let (to_verify, verify_rx) = tokio::sync::mpsc::channel::<Stage<Vec<Submission>>>(1);
+    let (to_commit, commit_rx) = tokio::sync::mpsc::channel::<Stage<engine::Checked>>(1);
+    let verifier = tokio::spawn(verify_batches(verify_rx, to_commit));
+    let committer = tokio::spawn(commit_batches(
+        commit_rx,
+        Engine::new(store.clone(), signer, config.election.clone()),
+        client.clone(),
+        metrics.clone(),
+        head_tx,
+        fresh,
+    ));
     let max_batch = config.max_batch.clamp(1, MAX_BATCH);
-    let result = async {
+    let intake_result = async {
         let mut expected = store.read().expect("lock").cursor() + 1;
         let mut retry = Backoff::default();
         'consumer: loop {
@@ -233,8 +248,11 @@ async fn run_inner(
                 let first = tokio::select! {
                     m = messages.next() => m,
                     _ = shutdown.cancelled() => return Ok(()),
+                    // The committer stopped (a store error): its result says why.
+                    _ = to_verify.closed() => return Ok(()),
                 };
                 let mut batch = Vec::new();
+                let mut bytes = 0;
                 // Set when the delivered sequence broke off: after judging what
                 // is in hand, read again from the cursor.
                 let mut reread = false;
@@ -262,6 +280,7 @@ async fn run_inner(
                                     reread = true;
                                 } else if seq == expected {
                                     expected += 1;
+                                    bytes += msg.payload.len();
                                     batch.push(Submission {
                                         seq,
                                         payload: msg.payload.clone(),
@@ -273,7 +292,7 @@ async fn run_inner(
                             _ => tracing::warn!(subject = %msg.subject, "ignoring a message that is not an intake delivery"),
                         },
                     }
-                    if reread || batch.len() >= max_batch {
+                    if reread || batch.len() >= max_batch || bytes >= BATCH_BYTES {
                         break;
                     }
                     match futures::FutureExt::now_or_never(messages.next()) {
@@ -283,12 +302,19 @@ async fn run_inner(
                 }
                 if !batch.is_empty() {
                     retry = Backoff::default();
-                    judge_and_reply(&mut engine, batch, &client, &metrics, &head_tx, &fresh).await?;
+                    if to_verify.send(Stage::Batch(batch)).await.is_err() {
+                        return Ok(());
+                    }
                 }
                 if reread {
-                    // Whatever was taken is judged; the rest comes again from
-                    // the cursor. Wait a little if nothing was taken, so a hole
-                    // that does not fill cannot spin.
+                    // Whatever was taken is judged (the pipeline drained up to
+                    // here); the rest comes again from the cursor. Wait a
+                    // little if nothing was taken, so a hole that does not fill
+                    // cannot spin.
+                    let (done, drained) = tokio::sync::oneshot::channel();
+                    if to_verify.send(Stage::Barrier(done)).await.is_err() || drained.await.is_err() {
+                        return Ok(());
+                    }
                     if store.read().expect("lock").cursor() + 1 != expected {
                         expected = store.read().expect("lock").cursor() + 1;
                     }
@@ -299,13 +325,89 @@ async fn run_inner(
         }
     }
     .await;
+    // The batches in hand are finished (judged, made durable, answered)
+    // before the ledger stops, whatever stopped the intake.
+    drop(to_verify);
+    verifier
+        .await
+        .expect("invariant: the verifier task does not panic");
+    let commit_result = committer
+        .await
+        .expect("invariant: the committer task does not panic");
     stop_helpers.cancel();
-    drop(head_tx);
     tracker.close();
     tracker.wait().await;
     let _ = client.flush().await;
     tracing::info!("ledger stopped");
-    result
+    intake_result.and(commit_result)
+}
+
+/// What flows down the pipeline, in intake order: a batch, or a barrier that
+/// is answered once every batch before it has been committed.
+enum Stage<T> {
+    Batch(T),
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The verifier task: decodes and verifies each batch on a blocking thread
+/// (which uses both cores) and passes it on. Stops when the intake closes or
+/// the committer has stopped.
+async fn verify_batches(
+    mut rx: tokio::sync::mpsc::Receiver<Stage<Vec<Submission>>>,
+    tx: tokio::sync::mpsc::Sender<Stage<engine::Checked>>,
+) {
+    let mut verifier = Some(Verifier::default());
+    loop {
+        let work = tokio::select! {
+            w = rx.recv() => w,
+            _ = tx.closed() => None,
+        };
+        let next = match work {
+            None => return,
+            Some(Stage::Barrier(done)) => Stage::Barrier(done),
+            Some(Stage::Batch(batch)) => {
+                let mut v = verifier
+                    .take()
+                    .expect("invariant: the verifier is back after each batch");
+                let (v, checked) = tokio::task::spawn_blocking(move || {
+                    let checked = v.check(batch);
+                    (v, checked)
+                })
+                .await
+                .expect("invariant: verifying does not panic");
+                verifier = Some(v);
+                Stage::Batch(checked)
+            }
+        };
+        if tx.send(next).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The committer task: judges, appends durably and answers each checked
+/// batch in turn. Returns the first error (the store could not append), after
+/// which nothing more is judged.
+async fn commit_batches(
+    mut rx: tokio::sync::mpsc::Receiver<Stage<engine::Checked>>,
+    engine: Engine,
+    client: async_nats::Client,
+    metrics: Arc<Metrics>,
+    head_tx: watch::Sender<u64>,
+    fresh: republish::Fresh,
+) -> Result<(), LedgerError> {
+    let mut engine = Some(engine);
+    while let Some(stage) = rx.recv().await {
+        match stage {
+            Stage::Barrier(done) => {
+                let _ = done.send(());
+            }
+            Stage::Batch(checked) => {
+                judge_and_reply(&mut engine, checked, &client, &metrics, &head_tx, &fresh).await?
+            }
+        }
+    }
+    Ok(())
 }
 
 fn record(m: &Metrics, batch: usize, j: &engine::Judged) {
@@ -336,6 +438,11 @@ pub const MAX_BATCH: usize = 4096;
 
 /// Bytes of submissions pulled from the server at once, at most.
 const PULL_BYTES: usize = 8 * 1024 * 1024;
+
+/// Bytes of submissions in one batch at most (a batch also ends at
+/// `max_batch` submissions). With at most four batches in the pipeline, the
+/// submissions in hand stay under about 32 MiB whatever their size.
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Where the publisher asked for the reply, if it is a subject the ledger may
 /// answer on: a client inbox, never a wildcard, a system subject or one of
@@ -419,7 +526,7 @@ async fn open_intake(
 /// durable by then) and hands the new entries to the republisher.
 async fn judge_and_reply(
     engine: &mut Option<Engine>,
-    batch: Vec<Submission>,
+    batch: engine::Checked,
     client: &async_nats::Client,
     metrics: &Metrics,
     head_tx: &watch::Sender<u64>,
