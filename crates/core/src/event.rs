@@ -475,7 +475,29 @@ struct BodyWire<P> {
     data: P,
 }
 
+impl<P> BodyWire<P> {
+    /// The body these fields describe, with `data` read as `payload`.
+    fn with_payload(self, payload: Payload) -> Body {
+        Body {
+            election: self.election,
+            author: self.author,
+            seq: self.seq,
+            prev: self.prev,
+            time: self.time,
+            payload,
+        }
+    }
+}
+
 impl Body {
+    /// The canonical bytes of this body signed with `sig`: the signed event.
+    fn signed_bytes(&self, sig: Signature) -> Vec<u8> {
+        json::encode(&SignedWire {
+            body: self.wire(),
+            sig,
+        })
+    }
+
     fn wire(&self) -> BodyWire<&Payload> {
         BodyWire {
             v: BODY_VERSION,
@@ -509,17 +531,7 @@ impl Body {
                 .finalize()
                 .into(),
         );
-        Ok((
-            id,
-            Body {
-                election: b.election,
-                author: b.author,
-                seq: b.seq,
-                prev: b.prev,
-                time: b.time,
-                payload,
-            },
-        ))
+        Ok((id, b.with_payload(payload)))
     }
 
     /// The canonical bytes of the body alone.
@@ -543,10 +555,7 @@ impl Body {
         let preimage = self.signing_preimage();
         let sig = Signature(key.sign(&preimage).to_bytes());
         let id = EventId(Sha256::digest(&preimage).into());
-        let bytes = json::encode(&SignedWire {
-            body: self.wire(),
-            sig,
-        });
+        let bytes = self.signed_bytes(sig);
         if bytes.len() > MAX_EVENT_BYTES {
             return Err(EventError::Decode(DecodeError::TooLarge {
                 size: bytes.len(),
@@ -666,19 +675,9 @@ impl SignedEvent {
             return Err(EventError::Version(b.v));
         }
         let payload = Payload::decode(b.kind, &b.data)?;
-        let body = Body {
-            election: b.election,
-            author: b.author,
-            seq: b.seq,
-            prev: b.prev,
-            time: b.time,
-            payload,
-        };
+        let body = b.with_payload(payload);
         // Canonical form: re-encoding the typed value must give back the input.
-        let again = json::encode(&SignedWire {
-            body: body.wire(),
-            sig: wire.sig,
-        });
+        let again = body.signed_bytes(wire.sig);
         if again != bytes {
             return Err(DecodeError::NonCanonical {
                 expected: String::from_utf8_lossy(&again).chars().take(200).collect(),
@@ -712,19 +711,9 @@ impl SignedEvent {
             return None;
         }
         let payload = Payload::decode_stored(b.kind, b.data.get()).ok()?;
-        let body = Body {
-            election: b.election,
-            author: b.author,
-            seq: b.seq,
-            prev: b.prev,
-            time: b.time,
-            payload,
-        };
+        let body = b.with_payload(payload);
         body.check_header().ok()?;
-        let again = json::encode(&SignedWire {
-            body: body.wire(),
-            sig: wire.sig,
-        });
+        let again = body.signed_bytes(wire.sig);
         if again != bytes || !json::integers_are_safe(&again) {
             return None;
         }
