@@ -328,16 +328,15 @@ async fn run_inner(
     // The batches in hand are finished (judged, made durable, answered)
     // before the ledger stops, whatever stopped the intake.
     drop(to_verify);
-    verifier
-        .await
-        .expect("invariant: the verifier task does not panic");
-    let commit_result = committer
-        .await
-        .expect("invariant: the committer task does not panic");
+    let verifier_ended = verifier.await;
+    let committer_ended = committer.await;
+    // The helpers stop whatever happened to the pipeline's tasks.
     stop_helpers.cancel();
     tracker.close();
     tracker.wait().await;
     let _ = client.flush().await;
+    verifier_ended.expect("invariant: the verifier task does not panic");
+    let commit_result = committer_ended.expect("invariant: the committer task does not panic");
     tracing::info!("ledger stopped");
     intake_result.and(commit_result)
 }
@@ -439,9 +438,12 @@ pub const MAX_BATCH: usize = 4096;
 /// Bytes of submissions pulled from the server at once, at most.
 const PULL_BYTES: usize = 8 * 1024 * 1024;
 
-/// Bytes of submissions in one batch at most (a batch also ends at
-/// `max_batch` submissions). With at most four batches in the pipeline, the
-/// submissions in hand stay under about 32 MiB whatever their size.
+/// Bytes of submissions in one batch, reached or just passed by its last
+/// submission (a batch also ends at `max_batch` submissions). At most five
+/// batches are in hand (one being read, one waiting at each of the two hops,
+/// one being verified, one being committed), each with a decoded copy once
+/// verified: under 100 MiB however large the submissions, besides the
+/// client's pull buffer (`PULL_BYTES`).
 const BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Where the publisher asked for the reply, if it is a subject the ledger may
