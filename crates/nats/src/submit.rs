@@ -434,12 +434,18 @@ impl Submitter {
 }
 
 /// Reason codes that may only mean an event arrived before one it depends on.
-const ORDER_CODES: [&str; 5] = [
+/// `illegal_transition` is one of them: a complaint's appeal that overtook its
+/// resolution (another author's event, sent earlier in the same file) is
+/// refused as an appeal of a complaint still filed. Seen when `submit` started
+/// before the ledger had created its streams, and every first send was resent.
+/// A transition that is illegal in any order is refused again, once.
+const ORDER_CODES: [&str; 6] = [
     "seq_gap",
     "prev_mismatch",
     "unknown_key",
     "unknown_reference",
     "no_election",
+    "illegal_transition",
 ];
 
 fn reply_id(r: &Reply) -> Option<EventId> {
