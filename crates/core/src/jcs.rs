@@ -148,6 +148,25 @@ fn write_integral_double(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// The encoder's integer methods: each writes its integer as [`write_int`] does.
+macro_rules! integers {
+    ($($method:ident: $t:ty),* $(,)?) => {$(
+        fn $method(self, v: $t) -> Result<(), Error> {
+            write_int(self.out, v, v as f64);
+            Ok(())
+        }
+    )*};
+}
+
+/// A map key's integer methods: the integer as a decimal string, as serde_json writes it.
+macro_rules! key_integers {
+    ($($method:ident: $t:ty),* $(,)?) => {$(
+        fn $method(self, v: $t) -> Result<String, Error> {
+            Ok(v.to_string())
+        }
+    )*};
+}
+
 struct Encoder<'a> {
     out: &'a mut Vec<u8>,
 }
@@ -259,45 +278,10 @@ impl<'a> ser::Serializer for Encoder<'a> {
             .extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        write_int(self.out, v, v as f64);
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        write_int(self.out, v, v as f64);
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        write_int(self.out, v, v as f64);
-        Ok(())
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        write_int(self.out, v, v as f64);
-        Ok(())
-    }
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        write_int(self.out, v, v as f64);
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        write_int(self.out, v, v as f64);
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        write_int(self.out, v, v as f64);
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        write_int(self.out, v, v as f64);
-        Ok(())
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        write_int(self.out, v, v as f64);
-        Ok(())
-    }
-    fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        write_int(self.out, v, v as f64);
-        Ok(())
+    integers! {
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128
     }
     fn serialize_f32(self, _: f32) -> Result<(), Error> {
         Err(float_error())
@@ -548,29 +532,9 @@ impl ser::Serializer for KeyName {
     ) -> Result<String, Error> {
         value.serialize(self)
     }
-    fn serialize_i8(self, v: i8) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i16(self, v: i16) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i32(self, v: i32) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i64(self, v: i64) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u8(self, v: u8) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u16(self, v: u16) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u32(self, v: u32) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u64(self, v: u64) -> Result<String, Error> {
-        Ok(v.to_string())
+    key_integers! {
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64
     }
     fn serialize_bool(self, _: bool) -> Result<String, Error> {
         Err(key_error())
@@ -777,8 +741,8 @@ mod tests {
     fn refuses_what_has_no_canonical_form() {
         assert!(to_vec(&1.5f64).is_err());
         assert!(to_vec(&json!({"a": 0.5})).is_err());
-        let float_keys: BTreeMap<bool, u8> = [(true, 1)].into_iter().collect();
-        assert!(to_vec(&float_keys).is_err());
+        let bool_keys: BTreeMap<bool, u8> = [(true, 1)].into_iter().collect();
+        assert!(to_vec(&bool_keys).is_err());
         struct Twice;
         impl Serialize for Twice {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -112,13 +112,7 @@ pub(crate) fn integers_are_safe(canonical: &[u8]) -> bool {
     let mut i = 0;
     while i < canonical.len() {
         match canonical[i] {
-            b'"' => {
-                i += 1;
-                while i < canonical.len() && canonical[i] != b'"' {
-                    i += if canonical[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
+            b'"' => i = after_string(canonical, i),
             b'0'..=b'9' => {
                 let mut n: u64 = 0;
                 while let Some(d @ b'0'..=b'9') = canonical.get(i) {
@@ -214,6 +208,16 @@ impl StrictSeed<'_> {
     }
 }
 
+/// The position just after the JSON string that opens at `open` (a `"`), in
+/// text whose strings are well formed up to there; the end if it never closes.
+fn after_string(input: &[u8], open: usize) -> usize {
+    let mut i = open + 1;
+    while i < input.len() && input[i] != b'"' {
+        i += if input[i] == b'\\' { 2 } else { 1 };
+    }
+    i + 1
+}
+
 /// The text of the `n`th number token (from 0) of JSON text that is valid up
 /// to it. serde_json gives `-0` and `-0.0` alike as the float -0.0, and only
 /// the text tells an integer that is merely not canonical from a fraction.
@@ -221,13 +225,7 @@ fn nth_number(input: &[u8], n: usize) -> Option<&[u8]> {
     let (mut i, mut seen) = (0, 0);
     while i < input.len() {
         match input[i] {
-            b'"' => {
-                i += 1;
-                while i < input.len() && input[i] != b'"' {
-                    i += if input[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
+            b'"' => i = after_string(input, i),
             b'-' | b'0'..=b'9' => {
                 let start = i;
                 while i < input.len()
