@@ -258,7 +258,7 @@ impl Engine {
                 verdicts.push(Verdict::Duplicate(None, Some(n)));
                 continue;
             }
-            if let Some(index) = store.index_of(&id)? {
+            if let Some(index) = store.index_of_event(ev.event())? {
                 verdicts.push(Verdict::Duplicate(Some(index), None));
                 continue;
             }

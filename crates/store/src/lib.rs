@@ -1,18 +1,19 @@
-//! The log on disk: an append-only sled database holding the entries, the stored
-//! Merkle hashes, the indexes and the head, written in atomic batches that are
-//! durable (fsynced) before [`Store::append`] returns.
+//! The log on disk: the entries in an append-only file, and beside them a sled
+//! database holding where each entry is, the stored Merkle hashes, the indexes
+//! and the head, written in atomic batches that are durable (fsynced) before
+//! [`Store::append`] returns.
 //!
-//! Everything lives in one sled tree under one-byte key prefixes, because
-//! `apply_batch` is atomic only within a tree, and a batch must land whole or
-//! not at all. The Merkle hashes a batch adds (about two per entry) are stored as
-//! one record per batch: sled's cost is per key, and this halves the keys written.
+//! The entries file is described in [`entries`]. Everything in sled lives in one
+//! tree under one-byte key prefixes, because `apply_batch` is atomic only within
+//! a tree, and a batch must land whole or not at all. A batch's Merkle hashes
+//! (about two per entry) and its entries' locations are each stored as one
+//! record per batch: sled's cost is per key, and this saves two keys an entry.
 //!
 //! | key | value |
 //! |---|---|
-//! | `e` + index (u64 BE) | the entry's canonical bytes |
+//! | `l` + first index (u64 BE) | where a batch's entries are in the entries file: start offset (u64 BE), then each entry's length (u32 BE) |
 //! | `h` + stored hash index (u64 BE) | the Merkle hashes (tlog layout) a batch added, from that index on, 32 bytes each |
 //! | `i` + event id | the entry index (u64 BE), then the event's facts for the rules |
-//! | `a` + author key + seq (u64 BE) | the entry index (u64 BE) |
 //! | `k` + public key | a registered key's role, organisation, revocation |
 //! | `c` + author key | the author's chain head: seq (u64 BE) and event id |
 //! | `o` + complaint id | the complaint's status and filing organisation |
@@ -21,6 +22,12 @@
 //! | `p` + size (u64 BE) | every signed checkpoint, by tree size (one per batch) |
 //! | `m` `election` | the election definition and root key |
 //! | `m` `cursor` | the intake position of the last submission judged (u64 BE) |
+//! | `m` `format` | the store's layout: 2 (entries in their own file) |
+//!
+//! Stores of layout 1 kept each entry in sled (`e` + index, u64 BE), and an
+//! index by author and seq (`a` + key + seq) that nothing read. Opening one
+//! moves its entries into the entries file once and drops that index (see
+//! [`Store::open`]).
 //!
 //! The rules' state (keys, chains, complaints, event facts) is derived from the
 //! entries and written with them, so the store is a [`LogView`] the ledger can
@@ -28,11 +35,13 @@
 //!
 //! Durability: sled's `flush()` writes and calls `sync_file_range`, which is
 //! not a durability barrier (it neither flushes the disk cache nor metadata).
-//! So after each flush the store fsyncs sled's data file itself (see
-//! [`Store::sync`]); only then does `append` return.
+//! So each batch fsyncs the entries file, then applies sled's batch, flushes
+//! and fsyncs sled's data file itself (see [`Store::sync`]); only then does
+//! `append` return.
 //!
-//! On open the store checks that the head, the last entries, the stored hashes
-//! and the checkpoint agree, and refuses to start if they do not.
+//! On open the store checks that the head, the last entries, their locations,
+//! the stored hashes and the checkpoint agree, and refuses to start if they do
+//! not.
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;
@@ -43,7 +52,7 @@ use std::time::{Duration, Instant};
 
 use tallylog_core::checkpoint::LogSigner;
 use tallylog_core::entry::{Entry, EntryError, GENESIS_PREV};
-use tallylog_core::event::VerifiedEvent;
+use tallylog_core::event::{SignedEvent, VerifiedEvent};
 use tallylog_core::merkle::{self, Hash, HashReader, MerkleError};
 use tallylog_core::rules::{
     Change, CheckError, ComplaintState, ElectionRoot, EventFacts, KeyState, LogView, Overlay,
@@ -51,10 +60,13 @@ use tallylog_core::rules::{
 };
 use tallylog_core::types::{EventId, LogIndex, PublicKey, Seq};
 
-const ENTRY: u8 = b'e';
+/// Layout 1's entries, one sled record each; moved out on open.
+const OLD_ENTRY: u8 = b'e';
+const LOCATION: u8 = b'l';
 const HASH: u8 = b'h';
 const BY_ID: u8 = b'i';
-const BY_AUTHOR: u8 = b'a';
+/// Layout 1's author+seq index, which nothing read; removed on open.
+const OLD_BY_AUTHOR: u8 = b'a';
 const KEY_STATE: u8 = b'k';
 const CHAIN: u8 = b'c';
 const COMPLAINT: u8 = b'o';
@@ -65,6 +77,19 @@ const HEAD_KEY: &[u8] = b"mhead";
 const CHECKPOINT_KEY: &[u8] = b"mcheckpoint";
 const ELECTION_KEY: &[u8] = b"melection";
 const CURSOR_KEY: &[u8] = b"mcursor";
+const FORMAT_KEY: &[u8] = b"mformat";
+/// The store's layout: 2 keeps the entries in their own file.
+const FORMAT: u8 = 2;
+
+/// The most entry bytes one batch may write. Opening a store cuts off at most
+/// this much past the last located entry (a batch a crash interrupted); more
+/// than that means the database and the entries file have parted, and the
+/// store refuses to open rather than guess. The ledger's batches are far
+/// smaller (8 MiB of submissions).
+pub const MAX_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+
+pub mod entries;
+use entries::{EntriesFile, Location};
 
 mod state;
 use state::State;
@@ -98,6 +123,8 @@ pub enum StoreError {
     Merkle(#[from] MerkleError),
     #[error("event {0} is already in the log")]
     Duplicate(EventId),
+    #[error("a batch of {bytes} bytes of entries is larger than one batch may be ({MAX_BATCH_BYTES}); append fewer events at a time")]
+    BatchTooLarge { bytes: u64 },
     #[error("event {index} of the batch was refused: {rejection}")]
     Rejected { index: usize, rejection: Rejection },
     #[error(transparent)]
@@ -169,7 +196,8 @@ pub struct Appended {
     pub head: Head,
     /// The signed checkpoint for the new head, stored with the batch.
     pub checkpoint: Vec<u8>,
-    /// Time spent making the batch durable (flush plus fsync).
+    /// Time spent making the batch durable: the entries file's fsync, then
+    /// sled's flush and fsync (applying sled's batch in memory is not counted).
     pub sync_time: Duration,
 }
 
@@ -180,6 +208,7 @@ pub struct Store {
     db: sled::Db,
     log: sled::Tree,
     data_file: File,
+    entries: EntriesFile,
     synced_blobs: HashSet<OsString>,
     head: Head,
     state: State,
@@ -214,14 +243,6 @@ fn key32(prefix: u8, k: &[u8; 32]) -> [u8; 33] {
     out
 }
 
-fn author_key(author: &PublicKey, seq: Seq) -> [u8; 41] {
-    let mut k = [0u8; 41];
-    k[0] = BY_AUTHOR;
-    k[1..33].copy_from_slice(author.as_bytes());
-    k[33..].copy_from_slice(&seq.0.to_be_bytes());
-    k
-}
-
 fn be_u64(v: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(v.try_into().ok()?))
 }
@@ -239,6 +260,20 @@ impl Store {
         }
         let fresh = !dir.join("db").exists();
         std::fs::create_dir_all(dir).map_err(io("creating the store directory"))?;
+        let (entries, created) = EntriesFile::open(dir).map_err(io("opening the entries file"))?;
+        if fresh {
+            let len = entries
+                .len_on_disk()
+                .map_err(io("reading the entries file's length"))?;
+            if len > 0 {
+                return Err(StoreError::Inconsistent {
+                    dir: dir.to_owned(),
+                    what: format!(
+                        "the entries file holds {len} bytes but there is no database beside it (was `db` removed?)"
+                    ),
+                });
+            }
+        }
         let db = open_sled(dir)?;
         let log = db.open_tree("log")?;
         let data_file = File::open(dir.join("db")).map_err(io("opening sled's data file"))?;
@@ -247,6 +282,7 @@ impl Store {
             db,
             log,
             data_file,
+            entries,
             synced_blobs: HashSet::new(),
             head: Head::empty(),
             state: State::default(),
@@ -255,11 +291,21 @@ impl Store {
         if fresh {
             // A new database's files must survive a crash too: sync them and the
             // directory entries that name them.
+            store.log.insert(FORMAT_KEY, &[FORMAT])?;
             store.sync()?;
+            store
+                .entries
+                .sync()
+                .map_err(io("fsyncing the entries file"))?;
             sync_dir(dir)?;
             if let Some(parent) = dir.parent() {
                 sync_dir(parent)?;
             }
+        } else {
+            if created {
+                sync_dir(dir)?;
+            }
+            store.upgrade()?;
         }
         store.head = store.check_consistency()?;
         store.state = store.load_state()?;
@@ -311,6 +357,115 @@ impl Store {
         Ok(st)
     }
 
+    /// Brings a store of an older layout to the current one.
+    ///
+    /// Layout 1 (before the entries file) kept each entry in sled as `e` +
+    /// index, and an author+seq index. The entries are copied into the entries
+    /// file in order, the file is fsynced, and then one sled batch adds their
+    /// location records and the layout mark; only after that are the old
+    /// records (entries and the author index) removed. A crash
+    /// before the mark is written leaves layout 1 whole (the copy starts again
+    /// from byte 0); a crash after it leaves old records that are only
+    /// garbage, removed on the next open.
+    fn upgrade(&mut self) -> Result<(), StoreError> {
+        match self.log.get(FORMAT_KEY)?.as_deref() {
+            Some([FORMAT]) => {}
+            None => self.move_entries_out()?,
+            Some(other) => {
+                return Err(self.inconsistent(format!(
+                    "its layout is {other:?}, which this tallylog does not know (written by a newer version?)"
+                )))
+            }
+        }
+        let mut removed = 0u64;
+        for prefix in [OLD_ENTRY, OLD_BY_AUTHOR] {
+            loop {
+                let keys: Vec<sled::IVec> = self
+                    .log
+                    .scan_prefix([prefix])
+                    .keys()
+                    .take(10_000)
+                    .collect::<Result<_, _>>()?;
+                if keys.is_empty() {
+                    break;
+                }
+                let mut batch = sled::Batch::default();
+                removed += keys.len() as u64;
+                for k in keys {
+                    batch.remove(k);
+                }
+                self.log.apply_batch(batch)?;
+            }
+        }
+        if removed > 0 {
+            self.sync()?;
+            tracing::info!(
+                removed,
+                "removed the layout-1 entry and author records from the database"
+            );
+        }
+        Ok(())
+    }
+
+    fn move_entries_out(&mut self) -> Result<(), StoreError> {
+        // Nothing in the file counts until the layout mark is written.
+        self.entries
+            .cut_to(0)
+            .map_err(io("emptying the entries file"))?;
+        let mut batch = sled::Batch::default();
+        let mut records = Vec::new();
+        let mut lengths: Vec<u32> = Vec::new();
+        let mut next = 0u64;
+        let write = |store: &mut Store,
+                     batch: &mut sled::Batch,
+                     records: &mut Vec<u8>,
+                     lengths: &mut Vec<u32>,
+                     next: u64|
+         -> Result<(), StoreError> {
+            let first = next - lengths.len() as u64;
+            batch.insert(
+                &key(LOCATION, first)[..],
+                Location::encode(store.entries.end(), lengths),
+            );
+            store
+                .entries
+                .write_batch(records)
+                .map_err(io("writing to the entries file"))?;
+            store.entries.advance(records.len() as u64);
+            records.clear();
+            lengths.clear();
+            Ok(())
+        };
+        for r in self.log.scan_prefix([OLD_ENTRY]) {
+            let (k, v) = r?;
+            if be_u64(&k[1..]) != Some(next) {
+                return Err(self.inconsistent(format!(
+                    "moving the entries out of the database: entry {next} is missing"
+                )));
+            }
+            entries::push_record(&mut records, &v);
+            lengths.push(v.len() as u32);
+            next += 1;
+            if lengths.len() == 1024 {
+                write(self, &mut batch, &mut records, &mut lengths, next)?;
+            }
+        }
+        if !lengths.is_empty() {
+            write(self, &mut batch, &mut records, &mut lengths, next)?;
+        }
+        self.entries
+            .sync()
+            .map_err(io("fsyncing the entries file"))?;
+        batch.insert(FORMAT_KEY, &[FORMAT]);
+        self.log.apply_batch(batch)?;
+        self.sync()?;
+        tracing::info!(
+            entries = next,
+            "moved the entries from the database into the entries file (store layout 2)"
+        );
+        Ok(())
+    }
+
     /// The intake position of the last submission the ledger judged.
     pub fn cursor(&self) -> u64 {
         self.state.cursor
@@ -334,16 +489,40 @@ impl Store {
     /// Checks what must hold after any sequence of complete batches. It reads the
     /// head, the last two entries, the boundary of the stored hashes and the
     /// checkpoint; the full history is the auditor's job.
-    fn check_consistency(&self) -> Result<Head, StoreError> {
+    fn check_consistency(&mut self) -> Result<Head, StoreError> {
         let head = match self.log.get(HEAD_KEY)? {
             None => Head::empty(),
             Some(b) => Head::decode(&b)
                 .ok_or_else(|| self.inconsistent("the head record is damaged".into()))?,
         };
-        if self.log.get(key(ENTRY, head.size))?.is_some() {
+        let (located, end) = match self.last_location()? {
+            None => (0, 0),
+            Some((first, v)) => {
+                let loc = Location::decode(&v).ok_or_else(|| {
+                    self.inconsistent("the last location record is damaged".into())
+                })?;
+                (first + loc.count(), loc.end())
+            }
+        };
+        if located != head.size {
             return Err(self.inconsistent(format!(
-                "there is an entry at index {} beyond the head (size {})",
-                head.size, head.size
+                "{located} entries have locations, but the head says the log has {}",
+                head.size
+            )));
+        }
+        let len = self
+            .entries
+            .len_on_disk()
+            .map_err(io("reading the entries file's length"))?;
+        if len < end {
+            return Err(self.inconsistent(format!(
+                "the entries file holds {len} bytes, but the entries located in the database end at byte {end}"
+            )));
+        }
+        if len - end > MAX_BATCH_BYTES {
+            return Err(self.inconsistent(format!(
+                "the entries file holds {} bytes past the last located entry, more than one batch writes: the database may be older than the file (restored from a backup?)",
+                len - end
             )));
         }
         let hashes = merkle::stored_hash_count(head.size);
@@ -361,10 +540,12 @@ impl Store {
             // An empty log may have judged (and refused) submissions already:
             // its intake cursor is the one record it can hold.
             for k in self.log.iter().keys() {
-                if &*k? != CURSOR_KEY {
+                let k = k?;
+                if &*k != CURSOR_KEY && &*k != FORMAT_KEY {
                     return Err(self.inconsistent("the head says empty but records exist".into()));
                 }
             }
+            self.cut_entries(end)?;
             return Ok(head);
         }
         let last = self.entry(LogIndex(head.size - 1))?.ok_or_else(|| {
@@ -422,7 +603,48 @@ impl Store {
                 head.size
             )));
         }
+        self.cut_entries(end)?;
         Ok(head)
+    }
+
+    /// Sets the end of the entries file to `end`, keeping anything past it (the
+    /// entries of a batch a crash interrupted before sled took it) in a file of
+    /// its own beside it: never acknowledged, but nothing is thrown away.
+    fn cut_entries(&mut self, end: u64) -> Result<(), StoreError> {
+        let len = self
+            .entries
+            .len_on_disk()
+            .map_err(io("reading the entries file's length"))?;
+        if len > end {
+            let tail = self
+                .entries
+                .read(end, len - end)
+                .map_err(io("reading the entries file's unlocated tail"))?;
+            let mut n = 0u32;
+            let path = loop {
+                let p = self
+                    .dir
+                    .join(format!("{}.cut-at-{end}.{n}", entries::FILE_NAME));
+                if !p.exists() {
+                    break p;
+                }
+                n += 1;
+            };
+            let mut f = File::create(&path).map_err(io("creating a file for the cut tail"))?;
+            std::io::Write::write_all(&mut f, &tail)
+                .and_then(|()| f.sync_all())
+                .map_err(io("writing the entries file's cut tail"))?;
+            sync_dir(&self.dir)?;
+            tracing::warn!(
+                bytes = len - end,
+                kept_in = %path.display(),
+                "the entries file held the unfinished batch of an interrupted append; it is not part of the log and was cut off"
+            );
+        }
+        self.entries
+            .cut_to(end)
+            .map_err(io("cutting the entries file to its located end"))?;
+        Ok(())
     }
 
     /// Records that the submissions up to intake position `cursor` were judged
@@ -509,16 +731,13 @@ impl Store {
         let mut complaints = Vec::new();
         let mut superseded_in_store = Vec::new();
         let mut seen = HashSet::new();
+        let mut records = Vec::new();
+        let mut lengths = Vec::with_capacity(accepted.len());
         for (ev, change) in accepted {
             let id = ev.id();
-            if !seen.insert(id) || self.log.contains_key(id_key(&id))? {
+            if !seen.insert(id) || self.index_of_event(ev.event())?.is_some() {
                 return Err(StoreError::Duplicate(id));
             }
-            let body = ev.body();
-            batch.insert(
-                &author_key(&body.author, body.seq)[..],
-                &head.size.to_be_bytes()[..],
-            );
             if let Some(e) = change.election {
                 batch.insert(ELECTION_KEY, state::encode_election(&e));
                 election = Some(e);
@@ -552,7 +771,8 @@ impl Store {
             let leaf = entry.chain_hash();
             let hashes = merkle::hashes_to_store(head.size, leaf, &pending)?;
             pending.new.extend(hashes);
-            batch.insert(&key(ENTRY, head.size)[..], entry.bytes());
+            entries::push_record(&mut records, entry.bytes());
+            lengths.push(entry.bytes().len() as u32);
             head.size += 1;
             head.chain = leaf;
             entries.push(entry);
@@ -574,9 +794,28 @@ impl Store {
         batch.insert(HEAD_KEY, &head.encode()[..]);
         batch.insert(CHECKPOINT_KEY, &checkpoint[..]);
         batch.insert(&key(CHECKPOINTS, head.size)[..], &checkpoint[..]);
+        if records.len() as u64 > MAX_BATCH_BYTES {
+            return Err(StoreError::BatchTooLarge {
+                bytes: records.len() as u64,
+            });
+        }
+        batch.insert(
+            &key(LOCATION, self.head.size)[..],
+            Location::encode(self.entries.end(), &lengths),
+        );
+        // The entries first, durable before sled's batch locates them.
+        self.entries
+            .write_batch(&records)
+            .map_err(io("writing to the entries file"))?;
+        let started = Instant::now();
+        let synced = self.entries.sync().map_err(io("fsyncing the entries file"));
+        self.poison_on(synced)?;
+        let mut sync_time = started.elapsed();
         self.log.apply_batch(batch)?;
         let started = Instant::now();
         self.sync_or_poison()?;
+        sync_time += started.elapsed();
+        self.entries.advance(records.len() as u64);
         self.head = head;
         let state = &mut self.state;
         if let Some(e) = election {
@@ -590,7 +829,7 @@ impl Store {
             entries,
             head,
             checkpoint,
-            sync_time: started.elapsed(),
+            sync_time,
         })
     }
 
@@ -609,7 +848,12 @@ impl Store {
     /// may mark the unwritten pages clean, and a later read would serve data
     /// the disk never got as if it were durable.
     fn sync_or_poison(&mut self) -> Result<(), StoreError> {
-        match self.sync() {
+        let synced = self.sync();
+        self.poison_on(synced)
+    }
+
+    fn poison_on(&mut self, synced: Result<(), StoreError>) -> Result<(), StoreError> {
+        match synced {
             Ok(()) => Ok(()),
             Err(e) => {
                 let _ = std::fs::write(self.dir.join(NEEDS_CHECK), format!("{e}\n"));
@@ -654,30 +898,89 @@ impl Store {
 
     /// The entry at `index`, if the log has one.
     pub fn entry(&self, index: LogIndex) -> Result<Option<Entry>, StoreError> {
-        match self.log.get(key(ENTRY, index.0))? {
-            None => Ok(None),
-            Some(b) => Entry::decode(&b)
-                .map(Some)
-                .map_err(|source| StoreError::BadEntry {
-                    index: index.0,
-                    source,
-                }),
-        }
+        let Some(bytes) = self.entry_raw(index.0)? else {
+            return Ok(None);
+        };
+        Entry::decode(&bytes)
+            .map(Some)
+            .map_err(|source| StoreError::BadEntry {
+                index: index.0,
+                source,
+            })
     }
 
-    /// The raw bytes of entries `from..to`, in order.
+    /// The bytes of the entry at `index`, if the log has one.
+    fn entry_raw(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((first, v)) = self.location(index)? else {
+            return Ok(None);
+        };
+        let loc = self.decode_location(first, &v)?;
+        let k = index - first;
+        if k >= loc.count() {
+            return Ok(None);
+        }
+        let len = loc.len(k);
+        let bytes = self
+            .entries
+            .read(loc.offset(k), entries::PREFIX + len)
+            .map_err(io("reading the entries file"))?;
+        let body = entries::split(&bytes, std::iter::once(len))
+            .map_err(|what| self.inconsistent(format!("entry {index}: {what}")))?;
+        Ok(Some(body[0].to_vec()))
+    }
+
+    fn decode_location<'v>(&self, first: u64, v: &'v [u8]) -> Result<Location<'v>, StoreError> {
+        Location::decode(v).ok_or_else(|| {
+            self.inconsistent(format!(
+                "the location record of the batch from entry {first} is damaged"
+            ))
+        })
+    }
+
+    /// The raw bytes of entries `from..to`, in order, read a batch at a time.
     pub fn entry_bytes(
         &self,
         from: u64,
         to: u64,
-    ) -> impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> + '_ {
-        self.log.range(key(ENTRY, from)..key(ENTRY, to)).map(|r| {
-            let (k, v) = r?;
-            Ok((
-                be_u64(&k[1..]).expect("invariant: entry keys are 9 bytes"),
-                v,
-            ))
+    ) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
+        let mut next = from;
+        let mut ready = std::collections::VecDeque::new();
+        std::iter::from_fn(move || {
+            if ready.is_empty() && next < to {
+                if let Err(e) = self.read_batch_from(next, to, &mut ready) {
+                    next = to;
+                    return Some(Err(e));
+                }
+                next += ready.len() as u64;
+            }
+            ready.pop_front().map(Ok)
         })
+    }
+
+    /// Reads entries `from..to` that lie in the batch holding `from`.
+    fn read_batch_from(
+        &self,
+        from: u64,
+        to: u64,
+        out: &mut std::collections::VecDeque<(u64, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let Some((first, v)) = self.location(from)? else {
+            return Ok(());
+        };
+        let loc = self.decode_location(first, &v)?;
+        let (k0, k1) = (from - first, loc.count().min(to - first));
+        if k0 >= k1 {
+            return Ok(());
+        }
+        let start = loc.offset(k0);
+        let bytes = self
+            .entries
+            .read(start, loc.offset(k1) - start)
+            .map_err(io("reading the entries file"))?;
+        let bodies = entries::split(&bytes, (k0..k1).map(|k| loc.len(k)))
+            .map_err(|what| self.inconsistent(format!("entries from {from}: {what}")))?;
+        out.extend((from..).zip(bodies.into_iter().map(<[u8]>::to_vec)));
+        Ok(())
     }
 
     /// The index of the entry holding event `id`.
@@ -685,17 +988,16 @@ impl Store {
         Ok(self.facts(id)?.map(|(i, _)| LogIndex(i)))
     }
 
-    /// The index of the entry holding `author`'s event number `seq`.
-    pub fn index_of_author_seq(
-        &self,
-        author: &PublicKey,
-        seq: Seq,
-    ) -> Result<Option<LogIndex>, StoreError> {
-        Ok(self
-            .log
-            .get(author_key(author, seq))?
-            .and_then(|v| be_u64(&v))
-            .map(LogIndex))
+    /// The index of the entry holding `event`, if the log has it. An event
+    /// whose author's chain has not yet reached its seq cannot be in the log,
+    /// which the in-memory chain heads tell without a lookup: that is every
+    /// new submission, so only possible duplicates cost a read.
+    pub fn index_of_event(&self, event: &SignedEvent) -> Result<Option<LogIndex>, StoreError> {
+        let body = event.body();
+        match self.state.chains.get(&body.author) {
+            Some((seq, _)) if body.seq <= *seq => self.index_of(&event.id()),
+            _ => Ok(None),
+        }
     }
 
     /// Keeps a witness's cosignature line of the checkpoint of `size` (the
@@ -852,6 +1154,25 @@ impl Store {
 
     fn last_hash_record(&self) -> Result<Option<(u64, sled::IVec)>, sled::Error> {
         self.hash_record(u64::MAX)
+    }
+
+    /// The location record of the batch that holds entry `i` (if `i` is in
+    /// the log; otherwise of the last batch before it).
+    fn location(&self, i: u64) -> Result<Option<(u64, sled::IVec)>, sled::Error> {
+        let Some((k, v)) = self
+            .log
+            .range(key(LOCATION, 0)..=key(LOCATION, i))
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let first = be_u64(&k[1..]).expect("invariant: location keys are 9 bytes");
+        Ok(Some((first, v)))
+    }
+
+    fn last_location(&self) -> Result<Option<(u64, sled::IVec)>, sled::Error> {
+        self.location(u64::MAX)
     }
 
     fn read_hash(&self, i: u64) -> Option<Hash> {

@@ -4,10 +4,10 @@
 use tallylog_core::entry::GENESIS_PREV;
 use tallylog_core::event::VerifiedEvent;
 use tallylog_core::merkle::{self, MemoryTree};
-use tallylog_core::rules::Overlay;
+use tallylog_core::rules::{LogView, Overlay};
 use tallylog_core::sample;
-use tallylog_core::types::{LogIndex, Seq};
-use tallylog_store::{Store, StoreError};
+use tallylog_core::types::LogIndex;
+use tallylog_store::{entries, Store, StoreError, MAX_BATCH_BYTES};
 
 /// `n` more result forms by the sample's authority, after the sample (which is
 /// all `store` holds when this is called).
@@ -56,9 +56,8 @@ fn appended_batches_survive_reopening_and_prove_themselves() {
         assert_eq!(e.event().bytes(), ev.bytes());
         prev = e.chain_hash();
         assert_eq!(store.index_of(&ev.id()).unwrap(), Some(LogIndex(i as u64)));
-        let b = ev.body();
         assert_eq!(
-            store.index_of_author_seq(&b.author, b.seq).unwrap(),
+            store.index_of_event(ev.event()).unwrap(),
             Some(LogIndex(i as u64))
         );
     }
@@ -88,12 +87,25 @@ fn appended_batches_survive_reopening_and_prove_themselves() {
     }
     assert!(store.inclusion_proof(0, head.size + 1).is_err());
     assert_eq!(store.entry(LogIndex(head.size)).unwrap(), None);
-    assert_eq!(
-        store
-            .index_of_author_seq(&events[0].body().author, Seq(99))
-            .unwrap(),
-        None
+    // Events not in the log: the next one of a chain (its seq is past the
+    // chain head, so no lookup is needed), and a fork of an entry's seq (the
+    // chain has reached it, so the id is looked up, and is not there).
+    let mut publisher = sample::continue_after_sample(sample::AUTHORITY_KEY);
+    let next = sample::more_results(&mut publisher, 1).remove(0);
+    assert_eq!(store.index_of_event(next.event()).unwrap(), None);
+    let mut forker = tallylog_core::publisher::Publisher::resume(
+        tallylog_core::keys::test_key(sample::AUTHORITY_KEY),
+        sample::ELECTION.parse().unwrap(),
+        Default::default(),
     );
+    let fork = sample::more_results(&mut forker, 1).remove(0);
+    let (head_seq, _) = store.chain_head(&fork.body().author).unwrap();
+    assert!(
+        fork.body().seq <= head_seq,
+        "the fork's seq is one the chain has reached"
+    );
+    assert!(events.iter().all(|e| e.id() != fork.id()));
+    assert_eq!(store.index_of_event(fork.event()).unwrap(), None);
 }
 
 #[test]
@@ -144,24 +156,32 @@ fn sled_after_store(dir: &std::path::Path) -> sled::Db {
     panic!("sled's lock was not released");
 }
 
-/// Opens the store's sled database directly, as a careless operator or a disk
-/// fault might change it, then checks that `Store::open` refuses it.
-fn damage(f: impl FnOnce(&sled::Tree)) -> String {
+/// A store of 40 entries in `dir`: the sample election, then two batches of
+/// six results. Returns three more results that would continue it.
+fn forty(dir: &std::path::Path) -> Vec<VerifiedEvent> {
+    let mut store = Store::open(dir).unwrap();
+    let signer = sample::log_signer();
+    store.append_checked(sample::events(), &signer).unwrap();
+    let mut more = results(&store, 15);
+    store.append_checked(more[..6].to_vec(), &signer).unwrap();
+    store.append_checked(more[6..12].to_vec(), &signer).unwrap();
+    assert_eq!(store.head().size, 40);
+    more.split_off(12)
+}
+
+/// Changes a store's files as a careless operator or a disk fault might
+/// (sled's tree, or the entries file's bytes), then checks that `Store::open`
+/// refuses it.
+fn damage(f: impl FnOnce(&sled::Tree, &mut Vec<u8>)) -> String {
     let dir = tempfile::tempdir().unwrap();
-    {
-        // The sample election, then two batches of six results: 40 entries.
-        let mut store = Store::open(dir.path()).unwrap();
-        let signer = sample::log_signer();
-        store.append_checked(sample::events(), &signer).unwrap();
-        let more = results(&store, 12);
-        store.append_checked(more[..6].to_vec(), &signer).unwrap();
-        store.append_checked(more[6..].to_vec(), &signer).unwrap();
-        assert_eq!(store.head().size, 40);
-    }
+    forty(dir.path());
     {
         let db = sled_after_store(dir.path());
-        f(&db.open_tree("log").unwrap());
+        let path = dir.path().join(entries::FILE_NAME);
+        let mut file = std::fs::read(&path).unwrap();
+        f(&db.open_tree("log").unwrap(), &mut file);
         db.flush().unwrap();
+        std::fs::write(&path, file).unwrap();
     }
     match Store::open(dir.path()) {
         Err(e @ StoreError::Inconsistent { .. }) => e.to_string(),
@@ -170,37 +190,72 @@ fn damage(f: impl FnOnce(&sled::Tree)) -> String {
     }
 }
 
-fn entry_key(i: u64) -> Vec<u8> {
-    let mut k = vec![b'e'];
-    k.extend_from_slice(&i.to_be_bytes());
-    k
+/// Where the last entry's record starts in the entries file: the last
+/// location record's start plus the records before it.
+fn last_record(t: &sled::Tree) -> usize {
+    let (_, v) = t.scan_prefix(b"l").last().unwrap().unwrap();
+    let mut at = u64::from_be_bytes(v[..8].try_into().unwrap()) as usize;
+    let lens: Vec<usize> = v[8..]
+        .chunks(4)
+        .map(|c| u32::from_be_bytes(c.try_into().unwrap()) as usize)
+        .collect();
+    for l in &lens[..lens.len() - 1] {
+        at += 4 + l;
+    }
+    at
 }
 
 #[test]
 fn a_damaged_store_is_refused_with_a_reason() {
-    let msg = damage(|t| {
-        t.remove(entry_key(39)).unwrap();
+    let msg = damage(|t, _| {
+        let (k, _) = t.scan_prefix(b"l").last().unwrap().unwrap();
+        t.remove(k).unwrap();
     });
-    assert!(msg.contains("last entry 39 is missing"), "{msg}");
+    assert!(
+        msg.contains("34 entries have locations, but the head says the log has 40"),
+        "{msg}"
+    );
 
-    let msg = damage(|t| {
-        let e = t.get(entry_key(3)).unwrap().unwrap();
-        t.insert(entry_key(40), e).unwrap();
+    let msg = damage(|t, _| {
+        let (_, v) = t.scan_prefix(b"l").last().unwrap().unwrap();
+        let mut k = b"l".to_vec();
+        k.extend_from_slice(&40u64.to_be_bytes());
+        t.insert(k, v).unwrap();
     });
-    assert!(msg.contains("beyond the head"), "{msg}");
+    assert!(msg.contains("46 entries have locations"), "{msg}");
 
-    let msg = damage(|t| {
-        let e = t.get(entry_key(38)).unwrap().unwrap();
-        t.insert(entry_key(39), e).unwrap();
+    let msg = damage(|_, file| {
+        file.pop();
+    });
+    assert!(
+        msg.contains("but the entries located in the database end at byte"),
+        "{msg}"
+    );
+
+    let msg = damage(|t, file| {
+        // The last entry's link to the one before, one hex digit changed: it
+        // still decodes, but no longer hashes to the head.
+        let at = last_record(t);
+        let prev = at + 4 + find(&file[at + 4..], br#""prev":""#) + 8;
+        file[prev] = if file[prev] == b'0' { b'1' } else { b'0' };
     });
     assert!(msg.contains("does not hash to the head"), "{msg}");
 
-    let msg = damage(|t| {
+    let msg = damage(|t, file| {
+        let at = last_record(t);
+        file[at + 3] ^= 1;
+    });
+    assert!(
+        msg.contains("a record's length prefix says") && msg.contains("entry 39"),
+        "{msg}"
+    );
+
+    let msg = damage(|t, _| {
         t.insert(b"mhead", b"garbage".to_vec()).unwrap();
     });
     assert!(msg.contains("head record is damaged"), "{msg}");
 
-    let msg = damage(|t| {
+    let msg = damage(|t, _| {
         // Overwrite the stored hash of the subtree of entries 0..32, which the
         // root of 40 entries is built from. (Hashes off that path are checked
         // by the auditor, which recomputes every one.) Hashes are stored as one
@@ -220,7 +275,7 @@ fn a_damaged_store_is_refused_with_a_reason() {
     });
     assert!(msg.contains("do not give the head's root"), "{msg}");
 
-    let msg = damage(|t| {
+    let msg = damage(|t, _| {
         // Drop the last batch's hash record: fewer hashes than entries need.
         let (k, _) = t.scan_prefix(b"h").last().unwrap().unwrap();
         t.remove(k).unwrap();
@@ -229,6 +284,65 @@ fn a_damaged_store_is_refused_with_a_reason() {
         msg.contains("Merkle hashes are stored, but a log of 40 entries has"),
         "{msg}"
     );
+
+    let msg = damage(|_, file| {
+        // More past the last located entry than one batch may write: not the
+        // remains of an interrupted append, so not cut off.
+        file.resize(file.len() + MAX_BATCH_BYTES as usize + 1, b'x');
+    });
+    assert!(msg.contains("restored from a backup?"), "{msg}");
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len())
+        .position(|w| w == needle)
+        .expect("present")
+}
+
+#[test]
+fn an_entries_file_without_its_database_is_refused_not_emptied() {
+    let dir = tempfile::tempdir().unwrap();
+    forty(dir.path());
+    let path = dir.path().join(entries::FILE_NAME);
+    let before = std::fs::read(&path).unwrap();
+    std::fs::remove_file(dir.path().join("db")).unwrap();
+    let err = Store::open(dir.path()).err().expect("refused");
+    assert!(err.to_string().contains("no database beside it"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn an_interrupted_batch_past_the_last_entry_is_cut_off_and_kept_aside() {
+    // What a crash between the entries file's fsync and sled's batch leaves:
+    // records past the last located entry. They were never acknowledged.
+    let dir = tempfile::tempdir().unwrap();
+    let more = forty(dir.path());
+    let path = dir.path().join(entries::FILE_NAME);
+    let good = std::fs::read(&path).unwrap();
+    let mut file = good.clone();
+    file.extend_from_slice(b"\x00\x00\x01\x00{\"event\":half a record");
+    std::fs::write(&path, &file).unwrap();
+
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.head().size, 40);
+    assert_eq!(std::fs::read(&path).unwrap(), good, "the tail was cut off");
+    let kept = dir
+        .path()
+        .join(format!("{}.cut-at-{}.0", entries::FILE_NAME, good.len()));
+    assert_eq!(std::fs::read(&kept).unwrap(), &file[good.len()..]);
+
+    // The next batch goes where the tail was, and every entry reads back.
+    store.append_checked(more, &sample::log_signer()).unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    let mut replay = tallylog_core::replay::Replay::new();
+    for item in store.entry_bytes(0, 43) {
+        let (i, bytes) = item.unwrap();
+        let e = tallylog_core::entry::Entry::decode(&bytes).unwrap();
+        assert_eq!(e.index().0, i);
+        replay.push(&e).unwrap();
+    }
+    assert_eq!(replay.root(), store.head().root);
 }
 
 #[test]
@@ -274,7 +388,7 @@ fn an_empty_log_that_refused_submissions_reopens() {
 
 #[test]
 fn a_checkpoint_that_disagrees_with_the_head_is_refused() {
-    let msg = damage(|t| {
+    let msg = damage(|t, _| {
         // A validly formed checkpoint for another root.
         let other = sample::log_signer().sign(40, tallylog_core::merkle::EMPTY_HASH);
         t.insert(b"mcheckpoint", other).unwrap();
@@ -309,4 +423,94 @@ fn a_store_marked_after_a_failed_fsync_is_refused_until_checked() {
         Store::open(dir.path()).unwrap().head().size,
         sample::events().len() as u64
     );
+}
+
+/// Turns a store of layout 2 into what layout 1 kept: each entry in sled as
+/// `e` + index, an author+seq index, no location records, no layout mark, no
+/// entries file.
+fn to_layout_1(dir: &std::path::Path) {
+    let store = Store::open(dir).unwrap();
+    let all: Vec<(u64, Vec<u8>)> = store
+        .entry_bytes(0, store.head().size)
+        .map(Result::unwrap)
+        .collect();
+    drop(store);
+    let db = sled_after_store(dir);
+    let t = db.open_tree("log").unwrap();
+    for (i, bytes) in all {
+        let mut k = b"e".to_vec();
+        k.extend_from_slice(&i.to_be_bytes());
+        t.insert(k, bytes).unwrap();
+        // Layout 1's author+seq index (the key's author and seq do not
+        // matter here: the records are only dropped).
+        let mut k = b"a".to_vec();
+        k.extend_from_slice(&[7; 32]);
+        k.extend_from_slice(&i.to_be_bytes());
+        t.insert(k, &i.to_be_bytes()[..]).unwrap();
+    }
+    for k in t.scan_prefix(b"l").keys() {
+        t.remove(k.unwrap()).unwrap();
+    }
+    t.remove(b"mformat").unwrap().expect("layout 2 has a mark");
+    db.flush().unwrap();
+    std::fs::remove_file(dir.join(entries::FILE_NAME)).unwrap();
+}
+
+#[test]
+fn a_store_of_layout_1_has_its_entries_moved_into_the_entries_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let more = forty(dir.path());
+    let head = Store::open(dir.path()).unwrap().head();
+    to_layout_1(dir.path());
+    // A move interrupted before its layout mark left part of a file: it is
+    // written again from the start.
+    std::fs::write(dir.path().join(entries::FILE_NAME), b"partial copy").unwrap();
+
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.head(), head);
+    let mut replay = tallylog_core::replay::Replay::new();
+    for i in 0..head.size {
+        replay
+            .push(&store.entry(LogIndex(i)).unwrap().unwrap())
+            .unwrap();
+    }
+    assert_eq!(replay.root(), head.root);
+    store.append_checked(more, &sample::log_signer()).unwrap();
+    let head = store.head();
+    drop(store);
+
+    let db = sled_after_store(dir.path());
+    let t = db.open_tree("log").unwrap();
+    assert_eq!(t.scan_prefix(b"e").count(), 0, "the old records are gone");
+    assert_eq!(t.scan_prefix(b"a").count(), 0, "the old index is gone");
+    assert_eq!(&*t.get(b"mformat").unwrap().unwrap(), &[2]);
+    // A move that wrote its mark but was stopped before removing every old
+    // record: the leftovers are removed on the next open, and nothing else
+    // changes.
+    t.insert(b"e\0\0\0\0\0\0\0\x05", b"leftover".to_vec())
+        .unwrap();
+    db.flush().unwrap();
+    drop(t);
+    drop(db);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.head(), head);
+    assert_eq!(store.entry_bytes(0, head.size).count() as u64, head.size);
+    drop(store);
+    let db = sled_after_store(dir.path());
+    assert_eq!(db.open_tree("log").unwrap().scan_prefix(b"e").count(), 0);
+}
+
+#[test]
+fn a_store_of_an_unknown_layout_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    forty(dir.path());
+    let db = sled_after_store(dir.path());
+    db.open_tree("log")
+        .unwrap()
+        .insert(b"mformat", &[3])
+        .unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let err = Store::open(dir.path()).err().expect("refused");
+    assert!(err.to_string().contains("layout is [3]"), "{err}");
 }
