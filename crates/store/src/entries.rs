@@ -1,5 +1,12 @@
 //! The entries file: every entry's canonical bytes, in log order, each preceded
-//! by its length (u32 big-endian). It is only ever appended to.
+//! by its length (u32 big-endian), a batch at a time, each batch preceded by a
+//! header. It is only appended to, but for one byte per batch: the header's
+//! commit flag, set once sled has taken the batch.
+//!
+//! A batch header is 32 bytes: `ff ff ff ff` (a length no entry can have),
+//! the batch's first index (u64 BE), its number of entries (u32 BE), the
+//! bytes of its entry records (u64 BE), the commit flag (0, then 1) and seven
+//! zero bytes.
 //!
 //! The entries are most of the log's bytes, and sled is a poor place for them:
 //! it writes every value to its own log, then again as it rewrites pages, and
@@ -9,11 +16,15 @@
 //! indexes and the head, in the same atomic batch as before.
 //!
 //! Order on disk, per batch: the entries are written and fsynced first, then
-//! sled's batch (which makes them part of the log) is applied and fsynced. A
-//! crash between the two leaves bytes past the last located entry; opening the
-//! store cuts them off (they were never acknowledged). The file can never be
-//! shorter than the locations say, because they are written only after it is
-//! durable; if it is, the store refuses to open.
+//! sled's batch (which makes them part of the log) is applied and fsynced, then
+//! the header's commit flag is set (made durable by the next batch's fsync). A
+//! crash between the first two leaves one uncommitted batch past the last
+//! located entry; opening the store keeps a copy of it aside and cuts it off
+//! (it was never acknowledged). Anything else past the end (a committed batch,
+//! a batch that does not start where the log ends, more than one batch) means
+//! the database is older than the file, and the store refuses to open. The
+//! file can never be shorter than the locations say, because they are written
+//! only after it is durable; if it is, the store refuses to open.
 //!
 //! The length prefixes make the file readable on its own: an auditor (or a
 //! person recovering a store whose sled database is lost) can walk it from
@@ -30,6 +41,75 @@ pub const FILE_NAME: &str = "entries";
 /// Bytes before each entry: its length, u32 big-endian.
 pub(crate) const PREFIX: u64 = 4;
 
+/// Bytes of a batch header.
+pub const HEADER: u64 = 32;
+const MARK: [u8; 4] = [0xff; 4];
+/// Where the commit flag is in a header.
+const FLAG_AT: u64 = 24;
+
+/// What a batch header says.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct BatchHeader {
+    pub first: u64,
+    pub count: u32,
+    /// Bytes of the batch's entry records, after the header.
+    pub bytes: u64,
+    pub committed: bool,
+}
+
+impl BatchHeader {
+    pub(crate) fn parse(b: &[u8]) -> Option<BatchHeader> {
+        let b = b.get(..HEADER as usize)?;
+        if b[..4] != MARK || b[25..].iter().any(|&z| z != 0) || b[24] > 1 {
+            return None;
+        }
+        Some(BatchHeader {
+            first: u64::from_be_bytes(b[4..12].try_into().ok()?),
+            count: u32::from_be_bytes(b[12..16].try_into().ok()?),
+            bytes: u64::from_be_bytes(b[16..24].try_into().ok()?),
+            committed: b[24] == 1,
+        })
+    }
+}
+
+/// A batch being built: its header's room, then its entry records.
+pub(crate) struct BatchBytes {
+    pub bytes: Vec<u8>,
+    pub lengths: Vec<u32>,
+}
+
+impl BatchBytes {
+    pub(crate) fn new(capacity: usize) -> BatchBytes {
+        BatchBytes {
+            bytes: vec![0u8; HEADER as usize],
+            lengths: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Appends one entry's record: its length, then its bytes.
+    pub(crate) fn push(&mut self, entry: &[u8]) {
+        let len = u32::try_from(entry.len()).expect("invariant: entries are far below 4 GiB");
+        self.bytes.extend_from_slice(&len.to_be_bytes());
+        self.bytes.extend_from_slice(entry);
+        self.lengths.push(len);
+    }
+
+    /// Bytes of entry records so far.
+    pub(crate) fn records_len(&self) -> u64 {
+        self.bytes.len() as u64 - HEADER
+    }
+
+    /// Fills in the header for a batch whose first entry is `first`.
+    pub(crate) fn seal(&mut self, first: u64) {
+        let records = self.records_len();
+        let h = &mut self.bytes[..HEADER as usize];
+        h[..4].copy_from_slice(&MARK);
+        h[4..12].copy_from_slice(&first.to_be_bytes());
+        h[12..16].copy_from_slice(&(self.lengths.len() as u32).to_be_bytes());
+        h[16..24].copy_from_slice(&records.to_be_bytes());
+    }
+}
+
 pub(crate) struct EntriesFile {
     file: File,
     /// Where the last located entry ends: the next batch is written here.
@@ -37,17 +117,15 @@ pub(crate) struct EntriesFile {
 }
 
 impl EntriesFile {
-    /// Opens the file, creating it if it is missing; says whether it did.
-    pub(crate) fn open(dir: &Path) -> io::Result<(EntriesFile, bool)> {
-        let path = dir.join(FILE_NAME);
-        let created = !path.exists();
+    /// Opens the file, creating it if it is missing.
+    pub(crate) fn open(dir: &Path) -> io::Result<EntriesFile> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(path)?;
-        Ok((EntriesFile { file, end: 0 }, created))
+            .open(dir.join(FILE_NAME))?;
+        Ok(EntriesFile { file, end: 0 })
     }
 
     pub(crate) fn len_on_disk(&self) -> io::Result<u64> {
@@ -70,11 +148,28 @@ impl EntriesFile {
         Ok(len.saturating_sub(end))
     }
 
-    /// Writes a batch's records after the end. The end does not move until
+    /// Writes a sealed batch after the end. The end does not move until
     /// [`advance`](Self::advance): until sled locates them they are not part
     /// of the log, and a failed batch's bytes are overwritten by the next.
-    pub(crate) fn write_batch(&self, records: &[u8]) -> io::Result<()> {
-        self.file.write_all_at(records, self.end)
+    pub(crate) fn write_batch(&self, batch: &BatchBytes) -> io::Result<()> {
+        self.file.write_all_at(&batch.bytes, self.end)
+    }
+
+    /// Sets the commit flag of the batch whose header is at `header`. Not
+    /// fsynced here: the next batch's fsync carries it.
+    pub(crate) fn mark_committed(&self, header: u64) -> io::Result<()> {
+        self.file.write_all_at(&[1], header + FLAG_AT)
+    }
+
+    /// Copies the bytes from `from` to the end of the file into `to`,
+    /// durably.
+    pub(crate) fn copy_tail(&self, from: u64, to: &Path) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let mut src = self.file.try_clone()?;
+        src.seek(SeekFrom::Start(from))?;
+        let mut out = File::create(to)?;
+        io::copy(&mut src, &mut out)?;
+        out.sync_all()
     }
 
     pub(crate) fn advance(&mut self, by: u64) {
@@ -92,13 +187,6 @@ impl EntriesFile {
         self.file.read_exact_at(&mut buf, offset)?;
         Ok(buf)
     }
-}
-
-/// Appends one entry's record (length, then bytes) to `out`.
-pub(crate) fn push_record(out: &mut Vec<u8>, entry: &[u8]) {
-    let len = u32::try_from(entry.len()).expect("invariant: entries are far below 4 GiB");
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(entry);
 }
 
 /// A batch's location record: where its first entry's record starts in the
@@ -142,9 +230,17 @@ impl<'a> Location<'a> {
         ))
     }
 
-    /// Where the record of the batch's `k`th entry starts.
+    /// Where the record of the batch's `k`th entry starts. (Saturating: a
+    /// damaged record then reads past the end of the file and fails there.)
     pub(crate) fn offset(&self, k: u64) -> u64 {
-        self.start + (0..k).map(|j| PREFIX + self.len(j)).sum::<u64>()
+        (0..k).fold(self.start, |at, j| {
+            at.saturating_add(PREFIX).saturating_add(self.len(j))
+        })
+    }
+
+    /// Where the batch's header is.
+    pub(crate) fn header(&self) -> u64 {
+        self.start.saturating_sub(HEADER)
     }
 
     /// Where the batch's records end.

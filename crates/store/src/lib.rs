@@ -11,7 +11,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `l` + first index (u64 BE) | where a batch's entries are in the entries file: start offset (u64 BE), then each entry's length (u32 BE) |
+//! | `l` + first index (u64 BE) | where a batch's entries are in the entries file: the offset of its first entry's record, just after the batch header (u64 BE), then each entry's length (u32 BE) |
 //! | `h` + stored hash index (u64 BE) | the Merkle hashes (tlog layout) a batch added, from that index on, 32 bytes each |
 //! | `i` + event id | the entry index (u64 BE), then the event's facts for the rules |
 //! | `k` + public key | a registered key's role, organisation, revocation |
@@ -260,7 +260,7 @@ impl Store {
         }
         let fresh = !dir.join("db").exists();
         std::fs::create_dir_all(dir).map_err(io("creating the store directory"))?;
-        let (entries, created) = EntriesFile::open(dir).map_err(io("opening the entries file"))?;
+        let entries = EntriesFile::open(dir).map_err(io("opening the entries file"))?;
         if fresh {
             let len = entries
                 .len_on_disk()
@@ -302,13 +302,14 @@ impl Store {
                 sync_dir(parent)?;
             }
         } else {
-            if created {
-                sync_dir(dir)?;
-            }
+            // The entries file may be new (a layout-1 store), or an earlier
+            // open may have created it and stopped before syncing its name.
+            sync_dir(dir)?;
             store.upgrade()?;
         }
         store.head = store.check_consistency()?;
         store.state = store.load_state()?;
+        store.remove_layout_1()?;
         Ok(store)
     }
 
@@ -357,26 +358,28 @@ impl Store {
         Ok(st)
     }
 
-    /// Brings a store of an older layout to the current one.
+    /// Brings a store of an older layout to the current one, up to the
+    /// removal of the old records, which waits until the store has passed its
+    /// checks ([`remove_layout_1`](Self::remove_layout_1)).
     ///
     /// Layout 1 (before the entries file) kept each entry in sled as `e` +
     /// index, and an author+seq index. The entries are copied into the entries
     /// file in order, the file is fsynced, and then one sled batch adds their
-    /// location records and the layout mark; only after that are the old
-    /// records (entries and the author index) removed. A crash
-    /// before the mark is written leaves layout 1 whole (the copy starts again
-    /// from byte 0); a crash after it leaves old records that are only
-    /// garbage, removed on the next open.
+    /// location records and the layout mark. A crash before the mark is
+    /// written leaves layout 1 whole (the copy starts again); a crash after it
+    /// leaves old records that are only garbage, removed on the next open.
     fn upgrade(&mut self) -> Result<(), StoreError> {
         match self.log.get(FORMAT_KEY)?.as_deref() {
-            Some([FORMAT]) => {}
-            None => self.move_entries_out()?,
-            Some(other) => {
-                return Err(self.inconsistent(format!(
-                    "its layout is {other:?}, which this tallylog does not know (written by a newer version?)"
-                )))
-            }
+            Some([FORMAT]) => Ok(()),
+            None => self.move_entries_out(),
+            Some(other) => Err(self.inconsistent(format!(
+                "its layout is {other:?}, which this tallylog does not know (written by a newer version?)"
+            ))),
         }
+    }
+
+    /// Removes what layout 1 kept that layout 2 does not.
+    fn remove_layout_1(&mut self) -> Result<(), StoreError> {
         let mut removed = 0u64;
         for prefix in [OLD_ENTRY, OLD_BY_AUTHOR] {
             loop {
@@ -408,32 +411,57 @@ impl Store {
     }
 
     fn move_entries_out(&mut self) -> Result<(), StoreError> {
-        // Nothing in the file counts until the layout mark is written.
+        if self.log.scan_prefix([LOCATION]).next().is_some() {
+            return Err(self.inconsistent(
+                "the database locates entries in the entries file but has no layout mark".into(),
+            ));
+        }
+        let len = self
+            .entries
+            .len_on_disk()
+            .map_err(io("reading the entries file's length"))?;
+        if len > 0 {
+            // A move interrupted before its mark writes its batches
+            // uncommitted; a committed batch means an entries file of layout
+            // 2 beside an older database, which is not to be overwritten.
+            let head = self
+                .entries
+                .read(0, len.min(entries::HEADER))
+                .map_err(io("reading the entries file"))?;
+            if entries::BatchHeader::parse(&head).is_some_and(|h| h.committed) {
+                return Err(self.inconsistent(format!(
+                    "the database is of layout 1 (entries inside it), but beside it is an entries file of {len} bytes holding committed batches: the database is older than the file (restored from a backup?)"
+                )));
+            }
+            self.keep_aside(0, "before-upgrade")?;
+        }
         self.entries
             .cut_to(0)
             .map_err(io("emptying the entries file"))?;
         let mut batch = sled::Batch::default();
-        let mut records = Vec::new();
-        let mut lengths: Vec<u32> = Vec::new();
+        let mut chunk = entries::BatchBytes::new(1024);
         let mut next = 0u64;
+        let mut headers = Vec::new();
         let write = |store: &mut Store,
                      batch: &mut sled::Batch,
-                     records: &mut Vec<u8>,
-                     lengths: &mut Vec<u32>,
+                     chunk: &mut entries::BatchBytes,
+                     headers: &mut Vec<u64>,
                      next: u64|
          -> Result<(), StoreError> {
-            let first = next - lengths.len() as u64;
+            let first = next - chunk.lengths.len() as u64;
+            chunk.seal(first);
+            let at = store.entries.end();
             batch.insert(
                 &key(LOCATION, first)[..],
-                Location::encode(store.entries.end(), lengths),
+                Location::encode(at + entries::HEADER, &chunk.lengths),
             );
             store
                 .entries
-                .write_batch(records)
+                .write_batch(chunk)
                 .map_err(io("writing to the entries file"))?;
-            store.entries.advance(records.len() as u64);
-            records.clear();
-            lengths.clear();
+            store.entries.advance(chunk.bytes.len() as u64);
+            headers.push(at);
+            *chunk = entries::BatchBytes::new(1024);
             Ok(())
         };
         for r in self.log.scan_prefix([OLD_ENTRY]) {
@@ -443,15 +471,14 @@ impl Store {
                     "moving the entries out of the database: entry {next} is missing"
                 )));
             }
-            entries::push_record(&mut records, &v);
-            lengths.push(v.len() as u32);
+            chunk.push(&v);
             next += 1;
-            if lengths.len() == 1024 {
-                write(self, &mut batch, &mut records, &mut lengths, next)?;
+            if chunk.lengths.len() == 1024 {
+                write(self, &mut batch, &mut chunk, &mut headers, next)?;
             }
         }
-        if !lengths.is_empty() {
-            write(self, &mut batch, &mut records, &mut lengths, next)?;
+        if !chunk.lengths.is_empty() {
+            write(self, &mut batch, &mut chunk, &mut headers, next)?;
         }
         self.entries
             .sync()
@@ -459,11 +486,40 @@ impl Store {
         batch.insert(FORMAT_KEY, &[FORMAT]);
         self.log.apply_batch(batch)?;
         self.sync()?;
+        for at in headers {
+            self.entries
+                .mark_committed(at)
+                .map_err(io("marking a batch committed in the entries file"))?;
+        }
+        self.entries
+            .sync()
+            .map_err(io("fsyncing the entries file"))?;
         tracing::info!(
             entries = next,
             "moved the entries from the database into the entries file (store layout 2)"
         );
         Ok(())
+    }
+
+    /// Copies the entries file from byte `from` on into a file of its own
+    /// beside it, named for `why` and `from`, and says so in the log.
+    fn keep_aside(&self, from: u64, why: &str) -> Result<PathBuf, StoreError> {
+        let mut n = 0u32;
+        let path = loop {
+            let p = self
+                .dir
+                .join(format!("{}.{why}-{from}.{n}", entries::FILE_NAME));
+            if !p.exists() {
+                break p;
+            }
+            n += 1;
+        };
+        self.entries
+            .copy_tail(from, &path)
+            .map_err(io("copying part of the entries file aside"))?;
+        sync_dir(&self.dir)?;
+        tracing::warn!(kept_in = %path.display(), from, "kept a copy of the entries file from this byte on");
+        Ok(path)
     }
 
     /// The intake position of the last submission the ledger judged.
@@ -495,6 +551,8 @@ impl Store {
             Some(b) => Head::decode(&b)
                 .ok_or_else(|| self.inconsistent("the head record is damaged".into()))?,
         };
+        // Reads below are bounded by the head, as every read is.
+        self.head = head;
         let (located, end) = match self.last_location()? {
             None => (0, 0),
             Some((first, v)) => {
@@ -545,7 +603,7 @@ impl Store {
                     return Err(self.inconsistent("the head says empty but records exist".into()));
                 }
             }
-            self.cut_entries(end)?;
+            self.cut_entries(end, 0)?;
             return Ok(head);
         }
         let last = self.entry(LogIndex(head.size - 1))?.ok_or_else(|| {
@@ -603,41 +661,58 @@ impl Store {
                 head.size
             )));
         }
-        self.cut_entries(end)?;
+        self.check_last_header(head.size)?;
+        self.cut_entries(end, head.size)?;
         Ok(head)
     }
 
-    /// Sets the end of the entries file to `end`, keeping anything past it (the
-    /// entries of a batch a crash interrupted before sled took it) in a file of
-    /// its own beside it: never acknowledged, but nothing is thrown away.
-    fn cut_entries(&mut self, end: u64) -> Result<(), StoreError> {
+    /// Sets the end of the entries file to `end`, where the located entries
+    /// of a log of `size` end. What lies past it may only be the one batch a
+    /// crash interrupted before sled took it (or the torn start of one): it is
+    /// copied aside (never acknowledged, but nothing is thrown away) and cut
+    /// off. A committed batch past the end, a batch that does not continue the
+    /// log, or more than one batch mean the database is older than the file,
+    /// and the store is refused.
+    fn cut_entries(&mut self, end: u64, size: u64) -> Result<(), StoreError> {
         let len = self
             .entries
             .len_on_disk()
             .map_err(io("reading the entries file's length"))?;
         if len > end {
-            let tail = self
+            let start = self
                 .entries
-                .read(end, len - end)
+                .read(end, (len - end).min(entries::HEADER))
                 .map_err(io("reading the entries file's unlocated tail"))?;
-            let mut n = 0u32;
-            let path = loop {
-                let p = self
-                    .dir
-                    .join(format!("{}.cut-at-{end}.{n}", entries::FILE_NAME));
-                if !p.exists() {
-                    break p;
-                }
-                n += 1;
+            let older = |what: String| {
+                self.inconsistent(format!(
+                    "{what} past the last located entry (byte {end}): the database is older than the entries file (restored from a backup?)"
+                ))
             };
-            let mut f = File::create(&path).map_err(io("creating a file for the cut tail"))?;
-            std::io::Write::write_all(&mut f, &tail)
-                .and_then(|()| f.sync_all())
-                .map_err(io("writing the entries file's cut tail"))?;
-            sync_dir(&self.dir)?;
+            if let Some(h) = entries::BatchHeader::parse(&start) {
+                if h.committed {
+                    return Err(older(format!(
+                        "the entries file holds a committed batch of entries {}..{}",
+                        h.first,
+                        h.first + u64::from(h.count)
+                    )));
+                }
+                if h.first != size {
+                    return Err(older(format!(
+                        "the entries file holds a batch starting at entry {}, not {size},",
+                        h.first
+                    )));
+                }
+                if entries::HEADER.saturating_add(h.bytes) < len - end {
+                    return Err(older(format!(
+                        "the entries file holds more than one batch ({} bytes)",
+                        len - end
+                    )));
+                }
+            }
+            let kept = self.keep_aside(end, "cut-at")?;
             tracing::warn!(
                 bytes = len - end,
-                kept_in = %path.display(),
+                kept_in = %kept.display(),
                 "the entries file held the unfinished batch of an interrupted append; it is not part of the log and was cut off"
             );
         }
@@ -645,6 +720,39 @@ impl Store {
             .cut_to(end)
             .map_err(io("cutting the entries file to its located end"))?;
         Ok(())
+    }
+
+    /// Checks that the last located batch's header in the entries file says
+    /// what its location record says, and sets its commit flag if a crash came
+    /// between sled's batch and the flag.
+    fn check_last_header(&mut self, size: u64) -> Result<(), StoreError> {
+        let Some((first, v)) = self.last_location()? else {
+            return Ok(());
+        };
+        let loc = self.decode_location(first, &v)?;
+        let at = loc.header();
+        let bytes = self
+            .entries
+            .read(at, entries::HEADER)
+            .map_err(io("reading a batch header"))?;
+        let want = entries::BatchHeader {
+            first,
+            count: loc.count() as u32,
+            bytes: loc.end() - loc.start,
+            committed: true,
+        };
+        match entries::BatchHeader::parse(&bytes) {
+            Some(h) if h == want => Ok(()),
+            Some(h) if h == entries::BatchHeader { committed: false, ..want } => {
+                self.entries
+                    .mark_committed(at)
+                    .map_err(io("marking a batch committed in the entries file"))?;
+                Ok(())
+            }
+            got => Err(self.inconsistent(format!(
+                "the entries file's header of the last batch (entries {first}..{size}, at byte {at}) is {got:?}, not what the database locates there"
+            ))),
+        }
     }
 
     /// Records that the submissions up to intake position `cursor` were judged
@@ -703,7 +811,8 @@ impl Store {
         if accepted.is_empty() {
             // Only rejections were judged. The cursor is made durable like any
             // batch before the caller replies, so a submission is judged once.
-            self.log.apply_batch(batch)?;
+            let applied = self.log.apply_batch(batch).map_err(StoreError::from);
+            self.poison_on(applied)?;
             let started = Instant::now();
             self.sync_or_poison()?;
             self.state.cursor = cursor;
@@ -731,8 +840,7 @@ impl Store {
         let mut complaints = Vec::new();
         let mut superseded_in_store = Vec::new();
         let mut seen = HashSet::new();
-        let mut records = Vec::new();
-        let mut lengths = Vec::with_capacity(accepted.len());
+        let mut records = entries::BatchBytes::new(accepted.len());
         for (ev, change) in accepted {
             let id = ev.id();
             if !seen.insert(id) || self.index_of_event(ev.event())?.is_some() {
@@ -771,8 +879,7 @@ impl Store {
             let leaf = entry.chain_hash();
             let hashes = merkle::hashes_to_store(head.size, leaf, &pending)?;
             pending.new.extend(hashes);
-            entries::push_record(&mut records, entry.bytes());
-            lengths.push(entry.bytes().len() as u32);
+            records.push(entry.bytes());
             head.size += 1;
             head.chain = leaf;
             entries.push(entry);
@@ -794,14 +901,16 @@ impl Store {
         batch.insert(HEAD_KEY, &head.encode()[..]);
         batch.insert(CHECKPOINT_KEY, &checkpoint[..]);
         batch.insert(&key(CHECKPOINTS, head.size)[..], &checkpoint[..]);
-        if records.len() as u64 > MAX_BATCH_BYTES {
+        if records.records_len() > MAX_BATCH_BYTES {
             return Err(StoreError::BatchTooLarge {
-                bytes: records.len() as u64,
+                bytes: records.records_len(),
             });
         }
+        records.seal(self.head.size);
+        let header_at = self.entries.end();
         batch.insert(
             &key(LOCATION, self.head.size)[..],
-            Location::encode(self.entries.end(), &lengths),
+            Location::encode(header_at + entries::HEADER, &records.lengths),
         );
         // The entries first, durable before sled's batch locates them.
         self.entries
@@ -811,11 +920,21 @@ impl Store {
         let synced = self.entries.sync().map_err(io("fsyncing the entries file"));
         self.poison_on(synced)?;
         let mut sync_time = started.elapsed();
-        self.log.apply_batch(batch)?;
+        // sled applies a batch key by key and stops at an error, leaving the
+        // keys before it in its tree: the store must not go on from there.
+        let applied = self.log.apply_batch(batch).map_err(StoreError::from);
+        self.poison_on(applied)?;
         let started = Instant::now();
         self.sync_or_poison()?;
         sync_time += started.elapsed();
-        self.entries.advance(records.len() as u64);
+        self.entries.advance(records.bytes.len() as u64);
+        // Durable with the next batch's fsync; a crash before then leaves it
+        // unset, and opening the store sets it.
+        let marked = self
+            .entries
+            .mark_committed(header_at)
+            .map_err(io("marking a batch committed in the entries file"));
+        self.poison_on(marked)?;
         self.head = head;
         let state = &mut self.state;
         if let Some(e) = election {
@@ -911,6 +1030,9 @@ impl Store {
 
     /// The bytes of the entry at `index`, if the log has one.
     fn entry_raw(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if index >= self.head.size {
+            return Ok(None);
+        }
         let Some((first, v)) = self.location(index)? else {
             return Ok(None);
         };
@@ -943,6 +1065,7 @@ impl Store {
         from: u64,
         to: u64,
     ) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
+        let to = to.min(self.head.size);
         let mut next = from;
         let mut ready = std::collections::VecDeque::new();
         std::iter::from_fn(move || {

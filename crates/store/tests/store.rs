@@ -250,6 +250,17 @@ fn a_damaged_store_is_refused_with_a_reason() {
         "{msg}"
     );
 
+    let msg = damage(|t, file| {
+        // The last batch's header in the file, its first index changed.
+        let (_, v) = t.scan_prefix(b"l").last().unwrap().unwrap();
+        let header = u64::from_be_bytes(v[..8].try_into().unwrap()) as usize - 32;
+        file[header + 11] ^= 1;
+    });
+    assert!(
+        msg.contains("header of the last batch (entries 34..40"),
+        "{msg}"
+    );
+
     let msg = damage(|t, _| {
         t.insert(b"mhead", b"garbage".to_vec()).unwrap();
     });
@@ -426,9 +437,9 @@ fn a_store_marked_after_a_failed_fsync_is_refused_until_checked() {
 }
 
 /// Turns a store of layout 2 into what layout 1 kept: each entry in sled as
-/// `e` + index, an author+seq index, no location records, no layout mark, no
-/// entries file.
-fn to_layout_1(dir: &std::path::Path) {
+/// `e` + index, an author+seq index, no location records, no layout mark, and
+/// (unless `keep_file`) no entries file.
+fn to_layout_1(dir: &std::path::Path, keep_file: bool) {
     let store = Store::open(dir).unwrap();
     let all: Vec<(u64, Vec<u8>)> = store
         .entry_bytes(0, store.head().size)
@@ -453,7 +464,9 @@ fn to_layout_1(dir: &std::path::Path) {
     }
     t.remove(b"mformat").unwrap().expect("layout 2 has a mark");
     db.flush().unwrap();
-    std::fs::remove_file(dir.join(entries::FILE_NAME)).unwrap();
+    if !keep_file {
+        std::fs::remove_file(dir.join(entries::FILE_NAME)).unwrap();
+    }
 }
 
 #[test]
@@ -461,7 +474,7 @@ fn a_store_of_layout_1_has_its_entries_moved_into_the_entries_file() {
     let dir = tempfile::tempdir().unwrap();
     let more = forty(dir.path());
     let head = Store::open(dir.path()).unwrap().head();
-    to_layout_1(dir.path());
+    to_layout_1(dir.path(), false);
     // A move interrupted before its layout mark left part of a file: it is
     // written again from the start.
     std::fs::write(dir.path().join(entries::FILE_NAME), b"partial copy").unwrap();
@@ -513,4 +526,159 @@ fn a_store_of_an_unknown_layout_is_refused() {
     drop(db);
     let err = Store::open(dir.path()).err().expect("refused");
     assert!(err.to_string().contains("layout is [3]"), "{err}");
+}
+
+/// Copies sled's files (everything but the entries file) of `from` into `to`.
+fn copy_database(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with(entries::FILE_NAME) {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            copy_database(&e.path(), &to.join(&name));
+        } else {
+            std::fs::copy(e.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// A store of 40 entries whose database was saved, then two more batches
+/// (two events, then one) appended, then the saved database put back: the
+/// database is older than its entries file. Returns where the saved log's
+/// entries end in the file.
+fn database_behind(dir: &std::path::Path) -> u64 {
+    let more = forty(dir);
+    let saved_dir = tempfile::tempdir().unwrap();
+    let saved = saved_dir.path();
+    copy_database(dir, saved);
+    let end = std::fs::metadata(dir.join(entries::FILE_NAME))
+        .unwrap()
+        .len();
+    {
+        let mut store = Store::open(dir).unwrap();
+        store
+            .append_checked(more[..2].to_vec(), &sample::log_signer())
+            .unwrap();
+        store
+            .append_checked(more[2..].to_vec(), &sample::log_signer())
+            .unwrap();
+        assert_eq!(store.head().size, 43);
+    }
+    sled_after_store(dir); // waits for the lock to go
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with(entries::FILE_NAME)
+        {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            std::fs::remove_dir_all(e.path()).unwrap();
+        } else {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    copy_database(saved, dir);
+    end
+}
+
+/// Clears the commit flag (byte 24 of its 32-byte header) of the batch whose
+/// header is at `at`.
+fn uncommit(dir: &std::path::Path, at: u64) {
+    let path = dir.join(entries::FILE_NAME);
+    let mut file = std::fs::read(&path).unwrap();
+    assert_eq!(
+        &file[at as usize..at as usize + 4],
+        &[0xff; 4],
+        "a batch header"
+    );
+    assert_eq!(file[at as usize + 24], 1, "committed");
+    file[at as usize + 24] = 0;
+    std::fs::write(&path, file).unwrap();
+}
+
+#[test]
+fn a_database_older_than_its_entries_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    database_behind(dir.path());
+    let len = std::fs::metadata(dir.path().join(entries::FILE_NAME))
+        .unwrap()
+        .len();
+    let err = Store::open(dir.path()).err().expect("refused");
+    assert!(
+        err.to_string()
+            .contains("holds a committed batch of entries 40..42")
+            && err
+                .to_string()
+                .contains("the database is older than the entries file"),
+        "{err}"
+    );
+    // Nothing was cut.
+    assert_eq!(
+        std::fs::metadata(dir.path().join(entries::FILE_NAME))
+            .unwrap()
+            .len(),
+        len
+    );
+}
+
+#[test]
+fn two_uncommitted_batches_past_the_end_are_refused() {
+    // Not what a crash leaves (that is at most one batch), even without
+    // commit flags.
+    let dir = tempfile::tempdir().unwrap();
+    let end = database_behind(dir.path());
+    uncommit(dir.path(), end);
+    let err = Store::open(dir.path()).err().expect("refused");
+    assert!(err.to_string().contains("more than one batch"), "{err}");
+}
+
+#[test]
+fn one_uncommitted_batch_past_the_end_is_cut_off_and_kept() {
+    // What a crash after the entries' fsync and before sled's batch leaves:
+    // the batch's header, never flagged committed.
+    let dir = tempfile::tempdir().unwrap();
+    let end = database_behind(dir.path());
+    let path = dir.path().join(entries::FILE_NAME);
+    let mut file = std::fs::read(&path).unwrap();
+    let second = {
+        // The header of the second added batch follows the first's records.
+        let first_bytes = u64::from_be_bytes(
+            file[end as usize + 16..end as usize + 24]
+                .try_into()
+                .unwrap(),
+        );
+        end + 32 + first_bytes
+    };
+    file.truncate(second as usize);
+    std::fs::write(&path, &file).unwrap();
+    uncommit(dir.path(), end);
+    let file = std::fs::read(&path).unwrap();
+
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.head().size, 40);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), end);
+    let kept = dir
+        .path()
+        .join(format!("{}.cut-at-{end}.0", entries::FILE_NAME));
+    assert!(std::fs::read(kept).unwrap() == file[end as usize..]);
+}
+
+#[test]
+fn a_layout_1_database_beside_a_layout_2_entries_file_is_refused_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    forty(dir.path());
+    to_layout_1(dir.path(), true);
+    let path = dir.path().join(entries::FILE_NAME);
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(dir.path()).err().expect("refused");
+    assert!(
+        err.to_string().contains("holding committed batches"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
 }
