@@ -1261,18 +1261,25 @@ impl Store {
 }
 
 impl Store {
-    /// The batch record of stored hashes that holds stored hash `i`.
-    fn hash_record(&self, i: u64) -> Result<Option<(u64, sled::IVec)>, sled::Error> {
+    /// The per-batch record under `prefix` (stored hashes, or entry
+    /// locations) that holds item `i`: the last one keyed at or before it,
+    /// with the first item it holds.
+    fn batch_record(&self, prefix: u8, i: u64) -> Result<Option<(u64, sled::IVec)>, sled::Error> {
         let Some((k, v)) = self
             .log
-            .range(key(HASH, 0)..=key(HASH, i))
+            .range(key(prefix, 0)..=key(prefix, i))
             .next_back()
             .transpose()?
         else {
             return Ok(None);
         };
-        let start = be_u64(&k[1..]).expect("invariant: hash keys are 9 bytes");
-        Ok(Some((start, v)))
+        let first = be_u64(&k[1..]).expect("invariant: batch record keys are 9 bytes");
+        Ok(Some((first, v)))
+    }
+
+    /// The batch record of stored hashes that holds stored hash `i`.
+    fn hash_record(&self, i: u64) -> Result<Option<(u64, sled::IVec)>, sled::Error> {
+        self.batch_record(HASH, i)
     }
 
     fn last_hash_record(&self) -> Result<Option<(u64, sled::IVec)>, sled::Error> {
@@ -1282,16 +1289,7 @@ impl Store {
     /// The location record of the batch that holds entry `i` (if `i` is in
     /// the log; otherwise of the last batch before it).
     fn location(&self, i: u64) -> Result<Option<(u64, sled::IVec)>, sled::Error> {
-        let Some((k, v)) = self
-            .log
-            .range(key(LOCATION, 0)..=key(LOCATION, i))
-            .next_back()
-            .transpose()?
-        else {
-            return Ok(None);
-        };
-        let first = be_u64(&k[1..]).expect("invariant: location keys are 9 bytes");
-        Ok(Some((first, v)))
+        self.batch_record(LOCATION, i)
     }
 
     fn last_location(&self) -> Result<Option<(u64, sled::IVec)>, sled::Error> {
