@@ -22,7 +22,11 @@
 //! located entry; opening the store keeps a copy of it aside and cuts it off
 //! (it was never acknowledged). Anything else past the end (a committed batch,
 //! a batch that does not start where the log ends, more than one batch) means
-//! the database is older than the file, and the store refuses to open. The
+//! the database is older than the file, and the store refuses to open. (A
+//! power cut can leave the last batch's flag unset; the database locates that
+//! batch, so opening sets the flag. What it cannot tell is that batch, flag
+//! unset, beside a database restored exactly one batch behind: two faults
+//! at once.) The
 //! file can never be shorter than the locations say, because they are written
 //! only after it is durable; if it is, the store refuses to open.
 //!

@@ -424,11 +424,7 @@ impl Store {
             // A move interrupted before its mark writes its batches
             // uncommitted; a committed batch means an entries file of layout
             // 2 beside an older database, which is not to be overwritten.
-            let head = self
-                .entries
-                .read(0, len.min(entries::HEADER))
-                .map_err(io("reading the entries file"))?;
-            if entries::BatchHeader::parse(&head).is_some_and(|h| h.committed) {
+            if self.any_committed(len)? {
                 return Err(self.inconsistent(format!(
                     "the database is of layout 1 (entries inside it), but beside it is an entries file of {len} bytes holding committed batches: the database is older than the file (restored from a backup?)"
                 )));
@@ -499,6 +495,24 @@ impl Store {
             "moved the entries from the database into the entries file (store layout 2)"
         );
         Ok(())
+    }
+
+    /// Whether any batch header in the entries file's first `len` bytes, walked
+    /// from byte 0 while the headers last, is flagged committed.
+    fn any_committed(&self, len: u64) -> Result<bool, StoreError> {
+        let mut at = 0u64;
+        while at.saturating_add(entries::HEADER) <= len {
+            let b = self
+                .entries
+                .read(at, entries::HEADER)
+                .map_err(io("reading the entries file"))?;
+            match entries::BatchHeader::parse(&b) {
+                Some(h) if h.committed => return Ok(true),
+                Some(h) => at = at.saturating_add(entries::HEADER).saturating_add(h.bytes),
+                None => break,
+            }
+        }
+        Ok(false)
     }
 
     /// Copies the entries file from byte `from` on into a file of its own
@@ -577,7 +591,7 @@ impl Store {
                 "the entries file holds {len} bytes, but the entries located in the database end at byte {end}"
             )));
         }
-        if len - end > MAX_BATCH_BYTES {
+        if len - end > MAX_BATCH_BYTES + entries::HEADER {
             return Err(self.inconsistent(format!(
                 "the entries file holds {} bytes past the last located entry, more than one batch writes: the database may be older than the file (restored from a backup?)",
                 len - end
@@ -744,8 +758,11 @@ impl Store {
         match entries::BatchHeader::parse(&bytes) {
             Some(h) if h == want => Ok(()),
             Some(h) if h == entries::BatchHeader { committed: false, ..want } => {
+                // Durably now: the flag is what later tells this batch from
+                // one a crash interrupted.
                 self.entries
                     .mark_committed(at)
+                    .and_then(|()| self.entries.sync())
                     .map_err(io("marking a batch committed in the entries file"))?;
                 Ok(())
             }
@@ -802,7 +819,7 @@ impl Store {
         if self.poisoned {
             return Err(StoreError::NeedsCheck {
                 dir: self.dir.clone(),
-                what: "an earlier fsync failed in this process".to_owned(),
+                what: "an earlier write or fsync failed in this process".to_owned(),
                 marker: self.dir.join(NEEDS_CHECK),
             });
         }
@@ -913,9 +930,13 @@ impl Store {
             Location::encode(header_at + entries::HEADER, &records.lengths),
         );
         // The entries first, durable before sled's batch locates them.
-        self.entries
+        let written = self
+            .entries
             .write_batch(&records)
-            .map_err(io("writing to the entries file"))?;
+            .map_err(io("writing to the entries file"));
+        // A write that failed part-way leaves bytes past the end that a later,
+        // shorter batch would not overwrite: no further appends.
+        self.poison_on(written)?;
         let started = Instant::now();
         let synced = self.entries.sync().map_err(io("fsyncing the entries file"));
         self.poison_on(synced)?;
@@ -929,12 +950,13 @@ impl Store {
         sync_time += started.elapsed();
         self.entries.advance(records.bytes.len() as u64);
         // Durable with the next batch's fsync; a crash before then leaves it
-        // unset, and opening the store sets it.
-        let marked = self
-            .entries
-            .mark_committed(header_at)
-            .map_err(io("marking a batch committed in the entries file"));
-        self.poison_on(marked)?;
+        // unset, and opening the store sets it. The batch is durable whatever
+        // happens here, so a failure only stops further appends from this
+        // handle: this batch stays the last, and the next open sets its flag.
+        if let Err(e) = self.entries.mark_committed(header_at) {
+            tracing::error!(error = %e, "setting a batch's commit flag failed; no further appends from this process");
+            self.poisoned = true;
+        }
         self.head = head;
         let state = &mut self.state;
         if let Some(e) = election {

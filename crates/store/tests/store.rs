@@ -299,7 +299,10 @@ fn a_damaged_store_is_refused_with_a_reason() {
     let msg = damage(|_, file| {
         // More past the last located entry than one batch may write: not the
         // remains of an interrupted append, so not cut off.
-        file.resize(file.len() + MAX_BATCH_BYTES as usize + 1, b'x');
+        file.resize(
+            file.len() + (MAX_BATCH_BYTES + entries::HEADER) as usize + 1,
+            b'x',
+        );
     });
     assert!(msg.contains("restored from a backup?"), "{msg}");
 }
@@ -627,9 +630,9 @@ fn a_database_older_than_its_entries_file_is_refused() {
 }
 
 #[test]
-fn two_uncommitted_batches_past_the_end_are_refused() {
-    // Not what a crash leaves (that is at most one batch), even without
-    // commit flags.
+fn an_uncommitted_batch_followed_by_more_is_refused() {
+    // Not what a crash leaves (that is at most one batch), even though the
+    // first batch past the end is not flagged committed.
     let dir = tempfile::tempdir().unwrap();
     let end = database_behind(dir.path());
     uncommit(dir.path(), end);
@@ -681,4 +684,39 @@ fn a_layout_1_database_beside_a_layout_2_entries_file_is_refused_not_overwritten
         "{err}"
     );
     assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn a_last_batch_whose_commit_flag_never_reached_the_disk_gets_it_on_open() {
+    // A power cut after sled's batch but before the flag's page was written:
+    // the database locates the batch, so it is part of the log.
+    let dir = tempfile::tempdir().unwrap();
+    forty(dir.path());
+    let header = {
+        let db = sled_after_store(dir.path());
+        let t = db.open_tree("log").unwrap();
+        let (_, v) = t.scan_prefix(b"l").last().unwrap().unwrap();
+        u64::from_be_bytes(v[..8].try_into().unwrap()) - entries::HEADER
+    };
+    uncommit(dir.path(), header);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.head().size, 40);
+    drop(store);
+    let file = std::fs::read(dir.path().join(entries::FILE_NAME)).unwrap();
+    assert_eq!(file[header as usize + 24], 1, "the flag is set again");
+}
+
+#[test]
+fn an_upgrade_refuses_an_entries_file_with_any_committed_batch() {
+    // The first batch's flag unset (an upgrade killed before it set the
+    // flags), a later one set: still a file that is not the upgrade's own.
+    let dir = tempfile::tempdir().unwrap();
+    forty(dir.path());
+    to_layout_1(dir.path(), true);
+    uncommit(dir.path(), 0);
+    let err = Store::open(dir.path()).err().expect("refused");
+    assert!(
+        err.to_string().contains("holding committed batches"),
+        "{err}"
+    );
 }
