@@ -142,14 +142,13 @@ impl EntriesFile {
 
     /// Sets the end of the located entries, cutting off (durably) whatever
     /// lies beyond it: the unlocated tail of a batch a crash interrupted.
-    pub(crate) fn cut_to(&mut self, end: u64) -> io::Result<u64> {
-        let len = self.len_on_disk()?;
-        if len > end {
+    pub(crate) fn cut_to(&mut self, end: u64) -> io::Result<()> {
+        if self.len_on_disk()? > end {
             self.file.set_len(end)?;
             self.file.sync_all()?;
         }
         self.end = end;
-        Ok(len.saturating_sub(end))
+        Ok(())
     }
 
     /// Writes a sealed batch after the end. The end does not move until

@@ -429,7 +429,11 @@ impl Store {
                     "the database is of layout 1 (entries inside it), but beside it is an entries file of {len} bytes holding committed batches: the database is older than the file (restored from a backup?)"
                 )));
             }
-            self.keep_aside(0, "before-upgrade")?;
+            let kept = self.keep_aside(0, "before-upgrade")?;
+            tracing::warn!(
+                kept_in = %kept.display(),
+                "an entries file from an interrupted upgrade was kept aside; the upgrade starts again"
+            );
         }
         self.entries
             .cut_to(0)
@@ -438,26 +442,19 @@ impl Store {
         let mut chunk = entries::BatchBytes::new(1024);
         let mut next = 0u64;
         let mut headers = Vec::new();
-        let write = |store: &mut Store,
-                     batch: &mut sled::Batch,
-                     chunk: &mut entries::BatchBytes,
-                     headers: &mut Vec<u64>,
-                     next: u64|
+        let mut write = |store: &mut Store,
+                         batch: &mut sled::Batch,
+                         chunk: entries::BatchBytes,
+                         next: u64|
          -> Result<(), StoreError> {
             let first = next - chunk.lengths.len() as u64;
-            chunk.seal(first);
-            let at = store.entries.end();
-            batch.insert(
-                &key(LOCATION, first)[..],
-                Location::encode(at + entries::HEADER, &chunk.lengths),
-            );
+            let (at, chunk) = store.locate_batch(batch, chunk, first);
             store
                 .entries
-                .write_batch(chunk)
+                .write_batch(&chunk)
                 .map_err(io("writing to the entries file"))?;
             store.entries.advance(chunk.bytes.len() as u64);
             headers.push(at);
-            *chunk = entries::BatchBytes::new(1024);
             Ok(())
         };
         for r in self.log.scan_prefix([OLD_ENTRY]) {
@@ -470,11 +467,12 @@ impl Store {
             chunk.push(&v);
             next += 1;
             if chunk.lengths.len() == 1024 {
-                write(self, &mut batch, &mut chunk, &mut headers, next)?;
+                let full = std::mem::replace(&mut chunk, entries::BatchBytes::new(1024));
+                write(self, &mut batch, full, next)?;
             }
         }
         if !chunk.lengths.is_empty() {
-            write(self, &mut batch, &mut chunk, &mut headers, next)?;
+            write(self, &mut batch, chunk, next)?;
         }
         self.entries
             .sync()
@@ -495,6 +493,24 @@ impl Store {
             "moved the entries from the database into the entries file (store layout 2)"
         );
         Ok(())
+    }
+
+    /// Seals `records` as the batch from entry `first`, to be written at the
+    /// entries file's end, and adds its location record to `batch`. Returns
+    /// where its header goes.
+    fn locate_batch(
+        &self,
+        batch: &mut sled::Batch,
+        mut records: entries::BatchBytes,
+        first: u64,
+    ) -> (u64, entries::BatchBytes) {
+        records.seal(first);
+        let at = self.entries.end();
+        batch.insert(
+            &key(LOCATION, first)[..],
+            Location::encode(at + entries::HEADER, &records.lengths),
+        );
+        (at, records)
     }
 
     /// Whether any batch header in the entries file's first `len` bytes, walked
@@ -532,7 +548,6 @@ impl Store {
             .copy_tail(from, &path)
             .map_err(io("copying part of the entries file aside"))?;
         sync_dir(&self.dir)?;
-        tracing::warn!(kept_in = %path.display(), from, "kept a copy of the entries file from this byte on");
         Ok(path)
     }
 
@@ -675,7 +690,7 @@ impl Store {
                 head.size
             )));
         }
-        self.check_last_header(head.size)?;
+        self.check_last_header()?;
         self.cut_entries(end, head.size)?;
         Ok(head)
     }
@@ -739,7 +754,7 @@ impl Store {
     /// Checks that the last located batch's header in the entries file says
     /// what its location record says, and sets its commit flag if a crash came
     /// between sled's batch and the flag.
-    fn check_last_header(&mut self, size: u64) -> Result<(), StoreError> {
+    fn check_last_header(&mut self) -> Result<(), StoreError> {
         let Some((first, v)) = self.last_location()? else {
             return Ok(());
         };
@@ -767,7 +782,8 @@ impl Store {
                 Ok(())
             }
             got => Err(self.inconsistent(format!(
-                "the entries file's header of the last batch (entries {first}..{size}, at byte {at}) is {got:?}, not what the database locates there"
+                "the entries file's header of the last batch (entries {first}..{}, at byte {at}) is {got:?}, not what the database locates there",
+                first + loc.count()
             ))),
         }
     }
@@ -923,12 +939,7 @@ impl Store {
                 bytes: records.records_len(),
             });
         }
-        records.seal(self.head.size);
-        let header_at = self.entries.end();
-        batch.insert(
-            &key(LOCATION, self.head.size)[..],
-            Location::encode(header_at + entries::HEADER, &records.lengths),
-        );
+        let (header_at, records) = self.locate_batch(&mut batch, records, self.head.size);
         // The entries first, durable before sled's batch locates them.
         let written = self
             .entries
