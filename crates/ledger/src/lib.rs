@@ -208,21 +208,31 @@ async fn run_inner(
 
     // The pipeline: this task reads submissions into batches; a verifier
     // task decodes and verifies each batch (both cores) while the committer
-    // task judges, appends and fsyncs the one before it, then replies. Each
-    // hop holds one batch at most, so a few batches are in hand at once and
-    // the fsync no longer leaves the cores idle. Batches stay in intake order.
-    let (to_verify, verify_rx) = tokio::sync::mpsc::channel::<Stage<Vec<Submission>>>(1);
-    let (to_commit, commit_rx) = tokio::sync::mpsc::channel::<Stage<engine::Checked>>(1);
+    // task judges, appends and fsyncs what was verified before it, then
+    // replies. Batches stay in intake order. Nothing waits in a queue that
+    // could instead have joined a later, larger batch:
+    // - a batch is formed only when the verifier is free (it holds
+    //   `verifier_free` until its output is queued for the committer), so
+    //   whatever arrived while it worked becomes one batch, not several small
+    //   ones queued behind each other;
+    // - the committer takes everything verified so far as one append (one
+    //   fsync), up to a batch's worth of submissions and bytes.
+    // Under load batches grow and each costs one fsync; idle, a submission
+    // goes through alone at once.
+    let (to_verify, verify_rx) = tokio::sync::mpsc::channel::<Stage<Intake>>(1);
+    let (to_commit, commit_rx) = tokio::sync::mpsc::channel::<Stage<engine::Checked>>(COMMIT_QUEUE);
+    let verifier_free = Arc::new(tokio::sync::Semaphore::new(1));
     let verifier = tokio::spawn(verify_batches(verify_rx, to_commit));
+    let max_batch = config.max_batch.clamp(1, MAX_BATCH);
     let committer = tokio::spawn(commit_batches(
         commit_rx,
+        max_batch,
         Engine::new(store.clone(), signer, config.election.clone()),
         client.clone(),
         metrics.clone(),
         head_tx,
         fresh,
     ));
-    let max_batch = config.max_batch.clamp(1, MAX_BATCH);
     let intake_result = async {
         let mut expected = store.read().expect("lock").cursor() + 1;
         let mut retry = Backoff::default();
@@ -242,9 +252,17 @@ async fn run_inner(
                 }
             };
             loop {
-                // Wait for one submission, then take whatever else has already
-                // arrived, up to a batch: no added latency when idle, large
-                // batches (one fsync for many events) under load.
+                // Wait for the verifier to be free and for one submission,
+                // then take whatever else has already arrived, up to a batch:
+                // no added latency when idle, large batches (one fsync for
+                // many events) under load.
+                let free = tokio::select! {
+                    p = verifier_free.clone().acquire_owned() => {
+                        p.expect("invariant: the semaphore is never closed")
+                    }
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = to_verify.closed() => return Ok(()),
+                };
                 let first = tokio::select! {
                     m = messages.next() => m,
                     _ = shutdown.cancelled() => return Ok(()),
@@ -302,7 +320,8 @@ async fn run_inner(
                 }
                 if !batch.is_empty() {
                     retry = Backoff::default();
-                    if to_verify.send(Stage::Batch(batch)).await.is_err() {
+                    let intake = Intake { batch, free };
+                    if to_verify.send(Stage::Batch(intake)).await.is_err() {
                         return Ok(());
                     }
                 }
@@ -348,11 +367,23 @@ enum Stage<T> {
     Barrier(tokio::sync::oneshot::Sender<()>),
 }
 
+/// A batch for the verifier, with the permit that keeps the intake from
+/// forming the next one until this one is verified and queued for the
+/// committer.
+struct Intake {
+    batch: Vec<Submission>,
+    free: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Verified batches waiting for the committer, at most. It takes them all at
+/// once, so this bounds memory, not latency.
+const COMMIT_QUEUE: usize = 2;
+
 /// The verifier task: decodes and verifies each batch on a blocking thread
 /// (which uses both cores) and passes it on. Stops when the intake closes or
 /// the committer has stopped.
 async fn verify_batches(
-    mut rx: tokio::sync::mpsc::Receiver<Stage<Vec<Submission>>>,
+    mut rx: tokio::sync::mpsc::Receiver<Stage<Intake>>,
     tx: tokio::sync::mpsc::Sender<Stage<engine::Checked>>,
 ) {
     let mut verifier = Some(Verifier::default());
@@ -361,10 +392,10 @@ async fn verify_batches(
             w = rx.recv() => w,
             _ = tx.closed() => None,
         };
-        let next = match work {
+        let (next, free) = match work {
             None => return,
-            Some(Stage::Barrier(done)) => Stage::Barrier(done),
-            Some(Stage::Batch(batch)) => {
+            Some(Stage::Barrier(done)) => (Stage::Barrier(done), None),
+            Some(Stage::Batch(Intake { batch, free })) => {
                 let mut v = verifier
                     .take()
                     .expect("invariant: the verifier is back after each batch");
@@ -375,12 +406,14 @@ async fn verify_batches(
                 .await
                 .expect("invariant: verifying does not panic");
                 verifier = Some(v);
-                Stage::Batch(checked)
+                (Stage::Batch(checked), Some(free))
             }
         };
         if tx.send(next).await.is_err() {
             return;
         }
+        // Only now may the intake form the next batch.
+        drop(free);
     }
 }
 
@@ -389,6 +422,7 @@ async fn verify_batches(
 /// which nothing more is judged.
 async fn commit_batches(
     mut rx: tokio::sync::mpsc::Receiver<Stage<engine::Checked>>,
+    max_batch: usize,
     engine: Engine,
     client: async_nats::Client,
     metrics: Arc<Metrics>,
@@ -396,17 +430,41 @@ async fn commit_batches(
     fresh: republish::Fresh,
 ) -> Result<(), LedgerError> {
     let mut engine = Some(engine);
-    while let Some(stage) = rx.recv().await {
+    // A stage taken from the queue that did not fit the batch before it.
+    let mut held = None;
+    loop {
+        let stage = match held.take() {
+            Some(s) => s,
+            None => match rx.recv().await {
+                Some(s) => s,
+                None => return Ok(()),
+            },
+        };
         match stage {
             Stage::Barrier(done) => {
                 let _ = done.send(());
             }
-            Stage::Batch(checked) => {
+            Stage::Batch(mut checked) => {
+                // Everything else verified by now joins this append, up to a
+                // barrier or a batch's worth of submissions.
+                while let Ok(next) = rx.try_recv() {
+                    match next {
+                        Stage::Batch(more)
+                            if checked.len() + more.len() <= max_batch
+                                && checked.bytes() + more.bytes() <= BATCH_BYTES =>
+                        {
+                            checked.extend(more)
+                        }
+                        other => {
+                            held = Some(other);
+                            break;
+                        }
+                    }
+                }
                 judge_and_reply(&mut engine, checked, &client, &metrics, &head_tx, &fresh).await?
             }
         }
     }
-    Ok(())
 }
 
 fn record(m: &Metrics, batch: usize, j: &engine::Judged) {
@@ -439,11 +497,12 @@ pub const MAX_BATCH: usize = 4096;
 const PULL_BYTES: usize = 8 * 1024 * 1024;
 
 /// Bytes of submissions in one batch, reached or just passed by its last
-/// submission (a batch also ends at `max_batch` submissions). At most five
-/// batches are in hand (one being read, one waiting at each of the two hops,
-/// one being verified, one being committed), each with a decoded copy once
-/// verified: under 100 MiB however large the submissions, besides the
-/// client's pull buffer (`PULL_BYTES`).
+/// submission (a batch also ends at `max_batch` submissions); the committer
+/// merges verified batches up to the same limits. At most five batches are in
+/// hand (one being verified or waiting to be queued, `COMMIT_QUEUE` queued,
+/// one taken from the queue that did not fit the merge, one being committed),
+/// each with a decoded copy once verified: under 100 MiB however large the
+/// submissions, besides the client's pull buffer (`PULL_BYTES`).
 const BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Where the publisher asked for the reply, if it is a subject the ledger may
@@ -669,6 +728,103 @@ async fn serve_lookups(
         tracing::trace!(
             took_us = started.elapsed().as_micros() as u64,
             "lookup answered"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tallylog_core::event::VerifiedEvent;
+    use tallylog_core::keys::test_key;
+    use tallylog_core::sample;
+    use tallylog_nats::LocalServer;
+    use tokio::sync::{mpsc, oneshot};
+
+    /// Checks `events` as the verifier would, numbered from intake sequence
+    /// `first_seq`.
+    fn checked(v: &mut Verifier, events: &[VerifiedEvent], first_seq: u64) -> engine::Checked {
+        let batch = events
+            .iter()
+            .zip(first_seq..)
+            .map(|(e, seq)| Submission {
+                seq,
+                payload: bytes::Bytes::copy_from_slice(e.event().bytes()),
+                reply_to: None,
+            })
+            .collect();
+        v.check(batch)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_committer_appends_everything_verified_so_far_at_once_up_to_a_batch_and_a_barrier()
+    {
+        let server = LocalServer::start(None).await.unwrap();
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(RwLock::new(Store::open(dir.path()).unwrap()));
+        let signer = LogSigner::new(sample::ORIGIN, test_key(sample::LOG_KEY)).unwrap();
+        let engine = Engine::new(store.clone(), signer, sample::ELECTION.parse().unwrap());
+
+        let a = sample::events();
+        let mut authority = sample::continue_after_sample(sample::AUTHORITY_KEY);
+        let more = sample::more_results(&mut authority, 7);
+        let (b, c, d) = (&more[0..3], &more[3..6], &more[6..7]);
+        let mut v = Verifier::default();
+        let mut seq = 1;
+        let mut next = |events: &[VerifiedEvent]| {
+            let ch = checked(&mut v, events, seq);
+            seq += events.len() as u64;
+            Stage::Batch(ch)
+        };
+        // Queued before the committer starts, as when it was busy with an
+        // fsync: A, B and C, a barrier; D only once the barrier is answered.
+        let (tx, rx) = mpsc::channel(8);
+        let (barrier, answered) = oneshot::channel();
+        for stage in [next(&a), next(b), next(c), Stage::Barrier(barrier)] {
+            tx.send(stage).await.ok().unwrap();
+        }
+        let metrics = Arc::new(Metrics::default());
+        let (head_tx, _head_rx) = watch::channel(0);
+        // A and B fit in one batch, C does not.
+        let max_batch = a.len() + b.len();
+        let committer = tokio::spawn(commit_batches(
+            rx,
+            max_batch,
+            engine,
+            client,
+            metrics.clone(),
+            head_tx,
+            Default::default(),
+        ));
+
+        answered.await.unwrap();
+        let before = (a.len() + b.len() + c.len()) as u64;
+        assert_eq!(
+            store.read().unwrap().head().size,
+            before,
+            "the barrier waited for A, B and C"
+        );
+        assert_eq!(metrics.batches.load(Ordering::Relaxed), 2, "A+B, then C");
+        assert_eq!(
+            metrics.largest_batch.load(Ordering::Relaxed),
+            max_batch as u64
+        );
+
+        tx.send(next(d)).await.ok().unwrap();
+        drop(tx);
+        committer.await.unwrap().unwrap();
+        assert_eq!(store.read().unwrap().head().size, before + 1);
+        assert_eq!(
+            metrics.batches.load(Ordering::Relaxed),
+            3,
+            "nothing merges across a barrier"
+        );
+        assert_eq!(metrics.accepted.load(Ordering::Relaxed), before + 1);
+        assert_eq!(
+            store.read().unwrap().cursor(),
+            before + 1,
+            "the intake cursor moved with each append"
         );
     }
 }

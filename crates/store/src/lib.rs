@@ -1439,11 +1439,10 @@ impl HashReader for PendingHashes<'_> {
     }
 }
 
-/// Opens sled, waiting up to five seconds for its file lock: a store closed by
-/// this same process a moment ago releases the lock only when sled's background
-/// flusher has stopped. A lock held longer means another process has the store.
 /// Opens a sled database with the store's bounded cache, waiting up to five
-/// seconds for another process (or a just-closed handle) to release it.
+/// seconds for its file lock: a store closed by this same process a moment ago
+/// releases the lock only when sled's background flusher has stopped. A lock
+/// held longer means another process has the store.
 pub fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     // sled reports a held lock as an `Other` I/O error with this message.
     let locked = |e: &std::io::Error| e.to_string().contains("could not acquire lock");
