@@ -112,8 +112,8 @@ impl Checked {
 type Refused = (Option<EventId>, EventError);
 
 /// Batches this large are verified on both cores. Handing half a batch to the
-/// helper thread costs a wake-up, some microseconds; verifying sixteen
-/// signatures costs about half a millisecond, so even small batches gain.
+/// helper thread costs a wake-up, some microseconds, against about half a
+/// millisecond to verify sixteen signatures on one core.
 const SPLIT_AT: usize = 16;
 
 /// Keys kept decoded at most; beyond this the cache starts again (bounded memory
