@@ -117,6 +117,11 @@ pub enum StoreError {
         what: String,
         marker: PathBuf,
     },
+    #[error(
+        "appends to the store at {dir} stopped in this process: {what}. The appended batches are \
+         durable; restart the service, and opening the store completes the last one"
+    )]
+    Stopped { dir: PathBuf, what: String },
     #[error("stored entry {index} does not decode: {source}")]
     BadEntry { index: u64, source: EntryError },
     #[error("Merkle computation failed: {0}")]
@@ -212,8 +217,19 @@ pub struct Store {
     synced_blobs: HashSet<OsString>,
     head: Head,
     state: State,
-    /// An fsync failed: no further appends from this handle.
-    poisoned: bool,
+    /// Why no further appends are made from this handle, if a write failed.
+    poisoned: Option<Poison>,
+}
+
+/// Why a store handle takes no further appends.
+#[derive(Clone, Debug)]
+enum Poison {
+    /// A write or fsync failed: the store must be checked before it is used
+    /// again (and [`NEEDS_CHECK`] says so, if it could be written).
+    NeedsCheck(String),
+    /// A durable batch could not be marked committed; opening the store again
+    /// marks it, so no check is needed.
+    Stopped(String),
 }
 
 /// sled's page cache, at most.
@@ -286,7 +302,7 @@ impl Store {
             synced_blobs: HashSet::new(),
             head: Head::empty(),
             state: State::default(),
-            poisoned: false,
+            poisoned: None,
         };
         if fresh {
             // A new database's files must survive a crash too: sync them and the
@@ -832,12 +848,21 @@ impl Store {
         cursor: u64,
         signer: &LogSigner,
     ) -> Result<Appended, StoreError> {
-        if self.poisoned {
-            return Err(StoreError::NeedsCheck {
-                dir: self.dir.clone(),
-                what: "an earlier write or fsync failed in this process".to_owned(),
-                marker: self.dir.join(NEEDS_CHECK),
-            });
+        match &self.poisoned {
+            None => {}
+            Some(Poison::NeedsCheck(what)) => {
+                return Err(StoreError::NeedsCheck {
+                    dir: self.dir.clone(),
+                    what: what.clone(),
+                    marker: self.dir.join(NEEDS_CHECK),
+                })
+            }
+            Some(Poison::Stopped(what)) => {
+                return Err(StoreError::Stopped {
+                    dir: self.dir.clone(),
+                    what: what.clone(),
+                })
+            }
         }
         let mut batch = sled::Batch::default();
         batch.insert(CURSOR_KEY, &cursor.to_be_bytes()[..]);
@@ -966,7 +991,10 @@ impl Store {
         // handle: this batch stays the last, and the next open sets its flag.
         if let Err(e) = self.entries.mark_committed(header_at) {
             tracing::error!(error = %e, "setting a batch's commit flag failed; no further appends from this process");
-            self.poisoned = true;
+            self.poisoned = Some(Poison::Stopped(format!(
+                "setting the commit flag of the batch that brought the log to {} entries failed: {e}",
+                head.size
+            )));
         }
         self.head = head;
         let state = &mut self.state;
@@ -1008,8 +1036,18 @@ impl Store {
         match synced {
             Ok(()) => Ok(()),
             Err(e) => {
-                let _ = std::fs::write(self.dir.join(NEEDS_CHECK), format!("{e}\n"));
-                self.poisoned = true;
+                let marker = self.dir.join(NEEDS_CHECK);
+                let what = match std::fs::write(&marker, format!("{e}\n")) {
+                    Ok(()) => format!("an earlier write or fsync failed in this process: {e}"),
+                    Err(m) => format!(
+                        "an earlier write or fsync failed in this process: {e}; writing {} \
+                         failed too ({m}), so the store will open again without this warning: \
+                         check it before restarting",
+                        marker.display()
+                    ),
+                };
+                tracing::error!(store = %self.dir.display(), "{what}");
+                self.poisoned = Some(Poison::NeedsCheck(what));
                 Err(e)
             }
         }
@@ -1476,4 +1514,56 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io("fsyncing a directory"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tallylog_core::sample;
+
+    fn fsync_failed() -> StoreError {
+        StoreError::Io {
+            context: "fsyncing sled's data file".to_owned(),
+            source: std::io::Error::from_raw_os_error(5),
+        }
+    }
+
+    #[test]
+    fn after_a_failed_fsync_appends_stop_and_the_store_is_marked_for_a_check() {
+        // A real fsync failure cannot be provoked here: hand the store one.
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        assert!(store.poison_on(Err(fsync_failed())).is_err());
+        let err = store
+            .append_checked(sample::events(), &sample::log_signer())
+            .expect_err("no appends after a failed fsync");
+        let msg = err.to_string();
+        assert!(matches!(err, StoreError::NeedsCheck { .. }), "{msg}");
+        assert!(msg.contains("fsyncing sled's data file"), "{msg}");
+        assert!(!msg.contains("failed too"), "{msg}");
+        assert_eq!(store.head().size, 0);
+        drop(store);
+        let marked = std::fs::read_to_string(dir.path().join(NEEDS_CHECK)).unwrap();
+        assert!(marked.contains("fsyncing sled's data file"), "{marked}");
+        assert!(Store::open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn when_the_marker_cannot_be_written_the_error_says_so_rather_than_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        // A directory where the marker goes: writing it fails, even as root.
+        std::fs::create_dir(dir.path().join(NEEDS_CHECK)).unwrap();
+        assert!(store.poison_on(Err(fsync_failed())).is_err());
+        let msg = store
+            .append_checked(sample::events(), &sample::log_signer())
+            .expect_err("no appends after a failed fsync")
+            .to_string();
+        assert!(msg.contains("failed too"), "{msg}");
+        assert!(
+            msg.contains("will open again without this warning"),
+            "{msg}"
+        );
+        assert_eq!(store.head().size, 0);
+    }
 }
