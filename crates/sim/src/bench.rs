@@ -225,6 +225,27 @@ pub fn run(cfg: &Config) -> std::io::Result<Report> {
         "sigs/s",
         "verify_strict, one thread",
     );
+    // The same timed by this thread's CPU clock, not the wall: what one
+    // verification costs in CPU whatever else the machine runs, to compare
+    // with the CPU the ingest stages spend per event.
+    let thread_cpu = || {
+        crate::ingest::cpu_seconds("thread-self")
+            .ok_or_else(|| std::io::Error::other("reading /proc/thread-self/stat"))
+    };
+    let (cpu_from, mut n) = (thread_cpu()?, 0u64);
+    rate(secs, 1, || {
+        let j = n as usize % events.len();
+        keys[j].verify_strict(&msgs[j], &sigs[j]).expect("valid");
+        n += 1;
+    });
+    r.limit(
+        "verify_strict_cpu",
+        // At least one 10 ms tick: the clock counts in ticks.
+        (thread_cpu()? - cpu_from).max(0.01) * 1e6 / n.max(1) as f64,
+        "us/event",
+        "CPU time of one verify_strict, one thread, by the thread's CPU clock: the least a sound \
+         ledger spends per event",
+    );
     r.limit(
         "ed25519_verify_strict_2t",
         std::thread::scope(|s| {

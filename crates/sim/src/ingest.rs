@@ -86,6 +86,35 @@ fn vm_hwm_kib(status: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The CPU time, user and system, that a process (all its threads, live and
+/// exited; or one thread, as `thread-self`) has used so far, in seconds: fields 14 and 15 of
+/// `/proc/PID/stat`, in clock ticks of 1/100 s (Linux's `USER_HZ`, fixed at
+/// 100 on x86-64 and arm64).
+pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_seconds(&stat)
+}
+
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    // The command name (field 2) is in parentheses and may hold spaces and
+    // parentheses itself: the fields that follow start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11); // field 3 is the first here
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+/// CPU seconds used so far by the ledger, nats-server and this process.
+fn cpu_now(ledger: &str, nats: &str) -> std::io::Result<[f64; 3]> {
+    let read = |pid: &str| {
+        cpu_seconds(pid).ok_or_else(|| {
+            std::io::Error::other(format!("reading /proc/{pid}/stat for its CPU time"))
+        })
+    };
+    Ok([read(ledger)?, read(nats)?, read("self")?])
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -448,7 +477,12 @@ pub fn ledger_process(
             attempts: 3,
             pace: None,
         };
+        let nats_pid = server
+            .pid()
+            .expect("invariant: the server answered, so it runs")
+            .to_string();
         let (mut events, mut raw_bytes) = (0u64, 0u64);
+        let cpu_before = cpu_now(&pid, &nats_pid)?;
         let started = Instant::now();
         while let Some(chunk) = load.next().await {
             let replies = submitter.submit(&chunk, &opts, |_, _| {}).await;
@@ -468,6 +502,7 @@ pub fn ledger_process(
             }
         }
         let took = started.elapsed().as_secs_f64();
+        let cpu_after = cpu_now(&pid, &nats_pid)?;
         // Read before it exits: the kernel keeps the peak for the process's life.
         let hwm = peak_rss_kib(&pid);
         stop(&mut child).await?;
@@ -484,6 +519,7 @@ pub fn ledger_process(
                 if presign { "signed beforehand" } else { "signed on the fly by the publisher" }
             ),
         );
+        cpu_figures(r, events, took, cpu_before, cpu_after, presign);
         if r.value("memory_budget").is_none() {
             r.limit(
                 "memory_budget",
@@ -546,6 +582,93 @@ pub fn ledger_process(
     })
 }
 
+/// Where the two cores went while the ledger process ingested: the CPU time
+/// per event of the ledger, nats-server and the publisher (this process), each
+/// as a multiple of one `verify_strict`, which every sound ledger must spend
+/// per event; and the rate the ledger could reach with the cores to itself.
+fn cpu_figures(
+    r: &mut Report,
+    events: u64,
+    wall: f64,
+    before: [f64; 3],
+    after: [f64; 3],
+    presign: bool,
+) {
+    let per_event = |i: usize| (after[i] - before[i]) * 1e6 / events.max(1) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    r.stage(
+        "ledger_process_cpu_per_event",
+        per_event(0),
+        "us/event",
+        "verify_strict_cpu",
+        "the ledger process's CPU time (user + system, all threads) while ingesting, per event",
+    );
+    r.stage(
+        "nats_server_cpu_per_event",
+        per_event(1),
+        "us/event",
+        "verify_strict_cpu",
+        "nats-server's CPU time per event: the submission stream, the consumer and its acks, the \
+         log stream, the receipts' request-reply",
+    );
+    r.stage(
+        "publisher_cpu_per_event",
+        per_event(2),
+        "us/event",
+        "verify_strict_cpu",
+        if presign {
+            "the publisher's (this process's) CPU time per event: publishing and awaiting receipts"
+        } else {
+            "the publisher's (this process's) CPU time per event: signing, publishing and awaiting receipts"
+        },
+    );
+    let used: f64 = (0..3).map(|i| after[i] - before[i]).sum();
+    if r.value("cpu_cores").is_none() {
+        r.limit(
+            "cpu_cores",
+            cores,
+            "cores",
+            "logical cores this process may use (available_parallelism)",
+        );
+    }
+    r.stage(
+        "ingest_cores_busy",
+        used / wall,
+        "cores",
+        "cpu_cores",
+        "CPU time used by the three processes together per second of ingest: near 1.0 of the \
+         cores means the run was bound by the CPU",
+    );
+    if r.value("ingest_target").is_none() {
+        r.limit(
+            "ingest_target",
+            40_000.0,
+            "events/s",
+            "issue 3 target: 40,000 events/s durable",
+        );
+    }
+    r.stage(
+        "ledger_alone_ceiling",
+        cores * 1e6 / per_event(0).max(f64::MIN_POSITIVE),
+        "events/s",
+        "ingest_target",
+        "cores / the ledger's CPU per event: the most the ledger process could ingest with every \
+         core to itself (nats-server and the publishers elsewhere), if it kept its CPU cost per event",
+    );
+    let verify = r
+        .value("verify_strict_cpu")
+        .expect("invariant: the limits are measured before the ingest stages");
+    r.stage(
+        "verify_only_ledger_ceiling",
+        cores * 1e6 / (verify + per_event(1) + per_event(2)),
+        "events/s",
+        "ingest_target",
+        "cores / (verify_strict_cpu + nats-server's and the publisher's CPU per event): the most \
+         any sound ledger could ingest on these cores beside this nats-server and publisher, even \
+         if it spent nothing per event but one verify_strict",
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,6 +679,23 @@ mod tests {
         assert_eq!(vm_hwm_kib(status), Some(113_664));
         assert_eq!(vm_hwm_kib("Name:\tx\n"), None);
         assert!(peak_rss_kib("self").is_some_and(|kib| kib > 0));
+    }
+
+    #[test]
+    fn the_cpu_time_is_read_from_proc_stat_after_the_command_name() {
+        // A command name with a space and a ')' of its own, then fields 3 to 17.
+        let stat = "4242 (tokio (x) y) S 1 4242 4242 0 -1 4194304 100 0 0 0 1234 56 0 0 20";
+        assert_eq!(stat_cpu_seconds(stat), Some(12.9));
+        assert_eq!(stat_cpu_seconds("4242 (x) S 1 2"), None);
+        // Spinning uses CPU time, which the count shows within a tick or so.
+        let mine = cpu_seconds("self").expect("this process's stat");
+        let spin = Instant::now();
+        while cpu_seconds("self").expect("again") <= mine {
+            assert!(
+                spin.elapsed() < Duration::from_secs(10),
+                "no CPU time counted"
+            );
+        }
     }
 
     #[test]
