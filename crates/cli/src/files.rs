@@ -70,10 +70,23 @@ pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Replaces `path` with `bytes` atomically: write a temporary file beside it,
-/// fsync, rename, fsync the directory.
+/// fsync, rename, fsync the directory. The temporary file is created new, so
+/// a symbolic link left at its name is removed, not written through.
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let tmp = with_suffix(path, ".tmp");
+    // A leftover from a crash, or a planted link: `remove_file` removes a link
+    // itself, never its target.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing the stale {}", tmp.display()))
+        }
+        _ => {}
+    }
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .with_context(|| format!("writing {}", tmp.display()))?;
@@ -81,7 +94,43 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_parent(path)
 }
 
-fn sync_parent(path: &Path) -> Result<()> {
+/// Appends `bytes` to `path` and fsyncs it, creating it (and fsyncing its
+/// directory) if it is new. Refuses a symbolic link: the file is tallylog's
+/// own record, kept beside its input, not a pointer to somewhere else.
+pub fn append_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let existed = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => anyhow::bail!(
+            "{} is a symbolic link; tallylog writes only to a file of its own there",
+            path.display()
+        ),
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    if existed {
+        Ok(())
+    } else {
+        sync_parent(path)
+    }
+}
+
+/// `file` with `suffix` appended to its name (not replacing its extension).
+pub fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
+    let mut p = file.to_owned().into_os_string();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// fsyncs the directory holding `path`, so that its name survives a crash.
+pub fn sync_parent(path: &Path) -> Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -108,4 +157,42 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
         anyhow::bail!("{} is larger than {limit} bytes", path.display());
     }
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replacing_a_file_never_writes_through_a_link_at_its_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep me").unwrap();
+        let state = dir.path().join("state.json");
+        std::os::unix::fs::symlink(&victim, dir.path().join("state.json.tmp")).unwrap();
+        replace(&state, b"new state").unwrap();
+        assert_eq!(std::fs::read(&state).unwrap(), b"new state");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+        assert!(!dir.path().join("state.json.tmp").exists());
+        // A second replace, with no leftover, works the same.
+        replace(&state, b"newer").unwrap();
+        assert_eq!(std::fs::read(&state).unwrap(), b"newer");
+    }
+
+    #[test]
+    fn receipts_are_appended_to_a_file_of_their_own_and_never_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let receipts = dir.path().join("forms.jsonl.receipts.jsonl");
+        append_durably(&receipts, b"one\n").unwrap();
+        append_durably(&receipts, b"two\n").unwrap();
+        assert_eq!(std::fs::read(&receipts).unwrap(), b"one\ntwo\n");
+
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep me").unwrap();
+        let linked = dir.path().join("other.jsonl.receipts.jsonl");
+        std::os::unix::fs::symlink(&victim, &linked).unwrap();
+        let err = append_durably(&linked, b"three\n").unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+    }
 }

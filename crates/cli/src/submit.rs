@@ -20,6 +20,7 @@ use tallylog_core::types::{ElectionId, LogIndex, Origin, PublicKey, Timestamp};
 use tallylog_nats::submit::{Options, Submitter};
 use tallylog_nats::Names;
 
+use crate::files::with_suffix;
 use crate::Outcome;
 
 #[derive(clap::Args)]
@@ -250,15 +251,7 @@ pub fn run(a: Args) -> Result<Outcome> {
         }
         for (file, lines) in a.files.iter().zip(&receipts) {
             if !lines.is_empty() {
-                let path = with_suffix(file, ".receipts.jsonl");
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .with_context(|| format!("opening {}", path.display()))?;
-                f.write_all(lines)
-                    .and_then(|()| f.sync_all())
-                    .with_context(|| format!("writing {}", path.display()))?;
+                crate::files::append_durably(&with_suffix(file, ".receipts.jsonl"), lines)?;
             }
         }
         bad += rejected;
@@ -272,12 +265,6 @@ pub fn run(a: Args) -> Result<Outcome> {
             Outcome::CheckFailed
         })
     })
-}
-
-fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
-    let mut p = file.to_owned().into_os_string();
-    p.push(suffix);
-    PathBuf::from(p)
 }
 
 /// The largest input file `submit` reads (about 8,000 events of the largest
@@ -396,6 +383,9 @@ fn sign_csv(a: &Args, f: usize, path: &Path, text: &[u8]) -> Result<Vec<Item>> {
     file.write_all(&signed)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("writing {}", signed_path.display()))?;
+    // Its name too: the chain state saved next must never name events that a
+    // crash could lose.
+    crate::files::sync_parent(&signed_path)?;
     chains.advance(&election, publisher.chain().clone());
     chains.save(&state_path)?;
     eprintln!(
