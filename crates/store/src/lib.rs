@@ -108,14 +108,19 @@ pub enum StoreError {
     #[error("the store at {dir} is inconsistent and will not be used: {what}. Restore it from a backup or an export; do not delete files by hand")]
     Inconsistent { dir: PathBuf, what: String },
     #[error(
-        "a write to disk failed earlier in {dir} ({what}); the store may hold data that never \
+        "a write to disk failed in {dir} ({what}); the store may hold data that never \
          reached the disk. Check the disk, restart the machine, verify the store from its bytes \
-         (the chain, tree and checkpoints), then remove {marker}"
+         (the chain, tree and checkpoints){}",
+        match marker {
+            Some(m) => format!(", then remove {}", m.display()),
+            None => String::new(),
+        }
     )]
     NeedsCheck {
         dir: PathBuf,
         what: String,
-        marker: PathBuf,
+        /// The marker that keeps the store from opening, if it was written.
+        marker: Option<PathBuf>,
     },
     #[error(
         "appends to the store at {dir} stopped in this process: {what}. The appended batches are \
@@ -225,8 +230,8 @@ pub struct Store {
 #[derive(Clone, Debug)]
 enum Poison {
     /// A write or fsync failed: the store must be checked before it is used
-    /// again (and [`NEEDS_CHECK`] says so, if it could be written).
-    NeedsCheck(String),
+    /// again, and [`NEEDS_CHECK`] (at the path, if it could be written) says so.
+    NeedsCheck(String, Option<PathBuf>),
     /// A durable batch could not be marked committed; opening the store again
     /// marks it, so no check is needed.
     Stopped(String),
@@ -263,16 +268,41 @@ fn be_u64(v: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(v.try_into().ok()?))
 }
 
+/// Writes the [`NEEDS_CHECK`] marker saying why, and makes it durable (the
+/// file and its name) as far as the failing disk allows.
+fn write_marker(path: &Path, why: &StoreError) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = File::create(path)?;
+    f.write_all(format!("{why}\n").as_bytes())?;
+    f.sync_all()?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir)?.sync_all()
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir` and checks that it is consistent.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let marker = dir.join(NEEDS_CHECK);
-        if let Ok(what) = std::fs::read_to_string(&marker) {
-            return Err(StoreError::NeedsCheck {
-                dir: dir.to_owned(),
-                what: what.trim().to_owned(),
-                marker,
-            });
+        // Only a marker that is certainly absent lets the store open: one that
+        // cannot be read (torn, not a file, unreadable) refuses it as well.
+        match std::fs::read(&marker) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            read => {
+                let what = match read {
+                    Ok(bytes) if bytes.iter().any(|b| !b.is_ascii_whitespace()) => {
+                        String::from_utf8_lossy(&bytes).trim().to_owned()
+                    }
+                    Ok(_) => {
+                        "the marker is empty: it was being written when a write failed".to_owned()
+                    }
+                    Err(e) => format!("the marker is there but cannot be read: {e}"),
+                };
+                return Err(StoreError::NeedsCheck {
+                    dir: dir.to_owned(),
+                    what,
+                    marker: Some(marker),
+                });
+            }
         }
         let fresh = !dir.join("db").exists();
         std::fs::create_dir_all(dir).map_err(io("creating the store directory"))?;
@@ -850,11 +880,11 @@ impl Store {
     ) -> Result<Appended, StoreError> {
         match &self.poisoned {
             None => {}
-            Some(Poison::NeedsCheck(what)) => {
+            Some(Poison::NeedsCheck(what, marker)) => {
                 return Err(StoreError::NeedsCheck {
                     dir: self.dir.clone(),
                     what: what.clone(),
-                    marker: self.dir.join(NEEDS_CHECK),
+                    marker: marker.clone(),
                 })
             }
             Some(Poison::Stopped(what)) => {
@@ -1036,19 +1066,25 @@ impl Store {
         match synced {
             Ok(()) => Ok(()),
             Err(e) => {
-                let marker = self.dir.join(NEEDS_CHECK);
-                let what = match std::fs::write(&marker, format!("{e}\n")) {
-                    Ok(()) => format!("an earlier write or fsync failed in this process: {e}"),
-                    Err(m) => format!(
-                        "an earlier write or fsync failed in this process: {e}; writing {} \
-                         failed too ({m}), so the store will open again without this warning: \
-                         check it before restarting",
-                        marker.display()
+                let path = self.dir.join(NEEDS_CHECK);
+                let (what, marker) = match write_marker(&path, &e) {
+                    Ok(()) => (format!("{e}"), Some(path)),
+                    Err(m) => (
+                        format!(
+                            "{e}; writing the marker {} failed too ({m}), so the store may open \
+                             again without this warning: check it before restarting",
+                            path.display()
+                        ),
+                        None,
                     ),
                 };
                 tracing::error!(store = %self.dir.display(), "{what}");
-                self.poisoned = Some(Poison::NeedsCheck(what));
-                Err(e)
+                self.poisoned = Some(Poison::NeedsCheck(what.clone(), marker.clone()));
+                Err(StoreError::NeedsCheck {
+                    dir: self.dir.clone(),
+                    what,
+                    marker,
+                })
             }
         }
     }
@@ -1533,7 +1569,12 @@ mod tests {
         // A real fsync failure cannot be provoked here: hand the store one.
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
-        assert!(store.poison_on(Err(fsync_failed())).is_err());
+        let first = store
+            .poison_on(Err(fsync_failed()))
+            .unwrap_err()
+            .to_string();
+        assert!(first.contains("fsyncing sled's data file"), "{first}");
+        assert!(first.contains("then remove"), "{first}");
         let err = store
             .append_checked(sample::events(), &sample::log_signer())
             .expect_err("no appends after a failed fsync");
@@ -1560,10 +1601,19 @@ mod tests {
             .expect_err("no appends after a failed fsync")
             .to_string();
         assert!(msg.contains("failed too"), "{msg}");
-        assert!(
-            msg.contains("will open again without this warning"),
-            "{msg}"
-        );
+        assert!(msg.contains("may open again without this warning"), "{msg}");
+        assert!(!msg.contains("then remove"), "{msg}");
         assert_eq!(store.head().size, 0);
+        drop(store);
+        // Something at the marker's name that cannot be read refuses the
+        // store too, as does an empty marker (a write torn by the failure).
+        let refused = Store::open(dir.path()).err().expect("refused").to_string();
+        assert!(refused.contains("cannot be read"), "{refused}");
+        std::fs::remove_dir(dir.path().join(NEEDS_CHECK)).unwrap();
+        std::fs::write(dir.path().join(NEEDS_CHECK), b"").unwrap();
+        let refused = Store::open(dir.path()).err().expect("refused").to_string();
+        assert!(refused.contains("the marker is empty"), "{refused}");
+        std::fs::remove_file(dir.path().join(NEEDS_CHECK)).unwrap();
+        assert!(Store::open(dir.path()).is_ok());
     }
 }
