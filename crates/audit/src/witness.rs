@@ -178,8 +178,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Witn
 /// synced so that the rename itself is on disk.
 fn save_state(path: &std::path::Path, state: &State) -> Result<(), WitnessError> {
     use std::io::Write as _;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io("creating the witness state"))?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    // Created new, after removing a leftover (or a planted link: removing a
+    // link never touches its target), so nothing is written through a link.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io("removing a stale witness state")(e))
+        }
+        _ => {}
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io("creating the witness state"))?;
     f.write_all(&serde_json::to_vec(state).expect("invariant: JSON"))
         .map_err(io("writing the witness state"))?;
     f.sync_all().map_err(io("syncing the witness state"))?;
@@ -238,4 +252,27 @@ fn equivocation(
     .map_err(io("writing the equivocation file"))?;
     tracing::error!(file = %path.display(), "the log equivocated: stopped cosigning");
     Ok(WitnessError::Equivocation(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_is_replaced_whole_and_never_written_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep me").unwrap();
+        let path = dir.path().join("witness.json");
+        std::os::unix::fs::symlink(&victim, dir.path().join("witness.json.tmp")).unwrap();
+        let state = State {
+            size: 7,
+            note: "a note".to_owned(),
+        };
+        save_state(&path, &state).unwrap();
+        let back: State = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!((back.size, back.note.as_str()), (7, "a note"));
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+        assert!(!dir.path().join("witness.json.tmp").exists());
+    }
 }

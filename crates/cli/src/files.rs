@@ -95,23 +95,20 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Appends `bytes` to `path` and fsyncs it, creating it (and fsyncing its
-/// directory) if it is new. Refuses a symbolic link: the file is tallylog's
-/// own record, kept beside its input, not a pointer to somewhere else.
+/// directory) if it is new. Refuses a symbolic link (`O_NOFOLLOW`, so a link
+/// put there at any moment is refused too): the file is tallylog's own
+/// record, kept beside its input, not a pointer to somewhere else.
 pub fn append_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    let existed = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => anyhow::bail!(
-            "{} is a symbolic link; tallylog writes only to a file of its own there",
-            path.display()
-        ),
-        Ok(_) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
+    let existed = path.exists();
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => symlink_refused(path),
+            _ => anyhow::Error::new(e).context(format!("opening {}", path.display())),
+        })?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
@@ -120,6 +117,21 @@ pub fn append_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     } else {
         sync_parent(path)
     }
+}
+
+/// Fails if `path` is a symbolic link, as [`append_durably`] would.
+pub fn refuse_symlink(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(symlink_refused(path)),
+        _ => Ok(()),
+    }
+}
+
+fn symlink_refused(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} is a symbolic link; tallylog writes only to a file of its own there",
+        path.display()
+    )
 }
 
 /// `file` with `suffix` appended to its name (not replacing its extension).
@@ -193,6 +205,17 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &linked).unwrap();
         let err = append_durably(&linked, b"three\n").unwrap_err().to_string();
         assert!(err.contains("is a symbolic link"), "{err}");
+        let err = refuse_symlink(&linked).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert!(refuse_symlink(&receipts).is_ok());
+        // A dangling link is refused as well, and its target not created.
+        let dangling = dir.path().join("third.jsonl.receipts.jsonl");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        let err = append_durably(&dangling, b"four\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert!(!dir.path().join("nowhere").exists());
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
     }
 }

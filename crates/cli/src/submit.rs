@@ -111,6 +111,11 @@ fn kept_receipts(files: &[PathBuf], log: &LogVerifier, items: &mut [Item]) -> u6
 }
 
 pub fn run(a: Args) -> Result<Outcome> {
+    // Refuse a receipts file that cannot be written before sending anything,
+    // not after every receipt has come back.
+    for file in &a.files {
+        crate::files::refuse_symlink(&with_suffix(file, ".receipts.jsonl"))?;
+    }
     let (items, mut bad) = load(&a)?;
     if items.is_empty() {
         bail!("nothing to submit ({bad} lines refused locally)");
@@ -249,11 +254,17 @@ pub fn run(a: Args) -> Result<Outcome> {
                 }
             }
         }
+        // Every file's receipts are written before the first failure is told.
+        let mut written = Ok(());
         for (file, lines) in a.files.iter().zip(&receipts) {
             if !lines.is_empty() {
-                crate::files::append_durably(&with_suffix(file, ".receipts.jsonl"), lines)?;
+                let w = crate::files::append_durably(&with_suffix(file, ".receipts.jsonl"), lines);
+                if written.is_ok() {
+                    written = w;
+                }
             }
         }
+        written?;
         bad += rejected;
         eprintln!(
             "{ok} accepted with verified receipts, {bad} not ({:.1} s)",
@@ -380,14 +391,29 @@ fn sign_csv(a: &Args, f: usize, path: &Path, text: &[u8]) -> Result<Vec<Item>> {
         .write(true)
         .open(&signed_path)
         .with_context(|| format!("opening {}", signed_path.display()))?;
-    file.write_all(&signed)
+    let kept = file
+        .write_all(&signed)
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", signed_path.display()))?;
-    // Its name too: the chain state saved next must never name events that a
-    // crash could lose.
-    crate::files::sync_parent(&signed_path)?;
+        .with_context(|| format!("writing {}", signed_path.display()))
+        // Its name too: the chain state saved next must never name events
+        // that a crash could lose.
+        .and_then(|()| crate::files::sync_parent(&signed_path));
+    if let Err(e) = kept {
+        // Not kept, so the chain does not advance: a file left here would be
+        // refused as "signed before" and the next signing would reuse its
+        // sequence numbers.
+        let _ = std::fs::remove_file(&signed_path);
+        return Err(e);
+    }
     chains.advance(&election, publisher.chain().clone());
-    chains.save(&state_path)?;
+    chains.save(&state_path).with_context(|| {
+        format!(
+            "the forms were signed and kept in {}, but the key's chain position was not saved: \
+             submit that file, and check {} before signing more with this key",
+            signed_path.display(),
+            state_path.display()
+        )
+    })?;
     eprintln!(
         "signed {} forms from {} (kept in {})",
         out.len(),
