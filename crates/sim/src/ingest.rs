@@ -683,7 +683,7 @@ mod tests {
 
     #[test]
     fn the_cpu_time_is_read_from_proc_stat_after_the_command_name() {
-        // A command name with a space and a ')' of its own, then fields 3 to 17.
+        // A command name with a space and a ')' of its own, then fields 3 to 18.
         let stat = "4242 (tokio (x) y) S 1 4242 4242 0 -1 4194304 100 0 0 0 1234 56 0 0 20";
         assert_eq!(stat_cpu_seconds(stat), Some(12.9));
         assert_eq!(stat_cpu_seconds("4242 (x) S 1 2"), None);
