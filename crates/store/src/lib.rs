@@ -237,6 +237,23 @@ enum Poison {
     Stopped(String),
 }
 
+impl Poison {
+    /// The error each refused append gets, for the store in `dir`.
+    fn error(&self, dir: &Path) -> StoreError {
+        match self {
+            Poison::NeedsCheck(what, marker) => StoreError::NeedsCheck {
+                dir: dir.to_owned(),
+                what: what.clone(),
+                marker: marker.clone(),
+            },
+            Poison::Stopped(what) => StoreError::Stopped {
+                dir: dir.to_owned(),
+                what: what.clone(),
+            },
+        }
+    }
+}
+
 /// sled's page cache, at most.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -268,15 +285,15 @@ fn be_u64(v: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(v.try_into().ok()?))
 }
 
-/// Writes the [`NEEDS_CHECK`] marker saying why, and makes it durable (the
-/// file and its name) as far as the failing disk allows.
-fn write_marker(path: &Path, why: &StoreError) -> std::io::Result<()> {
+/// Writes the [`NEEDS_CHECK`] marker in `dir` saying why, and makes it
+/// durable (the file and its name) as far as the failing disk allows.
+fn write_marker(dir: &Path, why: &StoreError) -> Result<(), StoreError> {
     use std::io::Write as _;
-    let mut f = File::create(path)?;
-    f.write_all(format!("{why}\n").as_bytes())?;
-    f.sync_all()?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    File::open(dir)?.sync_all()
+    let mut f = File::create(dir.join(NEEDS_CHECK)).map_err(io("creating the marker"))?;
+    f.write_all(format!("{why}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(io("writing the marker"))?;
+    sync_dir(dir)
 }
 
 impl Store {
@@ -878,21 +895,8 @@ impl Store {
         cursor: u64,
         signer: &LogSigner,
     ) -> Result<Appended, StoreError> {
-        match &self.poisoned {
-            None => {}
-            Some(Poison::NeedsCheck(what, marker)) => {
-                return Err(StoreError::NeedsCheck {
-                    dir: self.dir.clone(),
-                    what: what.clone(),
-                    marker: marker.clone(),
-                })
-            }
-            Some(Poison::Stopped(what)) => {
-                return Err(StoreError::Stopped {
-                    dir: self.dir.clone(),
-                    what: what.clone(),
-                })
-            }
+        if let Some(p) = &self.poisoned {
+            return Err(p.error(&self.dir));
         }
         let mut batch = sled::Batch::default();
         batch.insert(CURSOR_KEY, &cursor.to_be_bytes()[..]);
@@ -1067,7 +1071,7 @@ impl Store {
             Ok(()) => Ok(()),
             Err(e) => {
                 let path = self.dir.join(NEEDS_CHECK);
-                let (what, marker) = match write_marker(&path, &e) {
+                let (what, marker) = match write_marker(&self.dir, &e) {
                     Ok(()) => (format!("{e}"), Some(path)),
                     Err(m) => (
                         format!(
@@ -1079,12 +1083,10 @@ impl Store {
                     ),
                 };
                 tracing::error!(store = %self.dir.display(), "{what}");
-                self.poisoned = Some(Poison::NeedsCheck(what.clone(), marker.clone()));
-                Err(StoreError::NeedsCheck {
-                    dir: self.dir.clone(),
-                    what,
-                    marker,
-                })
+                let poison = Poison::NeedsCheck(what, marker);
+                let refused = poison.error(&self.dir);
+                self.poisoned = Some(poison);
+                Err(refused)
             }
         }
     }
